@@ -1,0 +1,59 @@
+#include "mpswitch/dataplane/core/srtp_keys.h"
+
+#include <openssl/evp.h>
+
+#include <cstring>
+
+#include "absl/status/status.h"
+
+namespace mpswitch::dataplane {
+namespace {
+
+// Fetched once: an implicit fetch on every EVP init is a measurable cost in OpenSSL 3.
+const EVP_CIPHER* Aes128Ctr() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-128-CTR", nullptr);
+  return cipher;
+}
+
+}  // namespace
+
+std::string_view ProfileName(SrtpProfile p) {
+  switch (p) {
+    case SrtpProfile::kAesCm128HmacSha1_80:
+      return "AES_CM_128_HMAC_SHA1_80";
+    case SrtpProfile::kAesCm128HmacSha1_32:
+      return "AES_CM_128_HMAC_SHA1_32";
+  }
+  return "unknown";
+}
+
+absl::Status AesCmPrf(const MasterKey& master, uint8_t label, std::span<uint8_t> out) {
+  // RFC 3711 §4.3.1 with kdr = 0: x = (label || r=0) XOR master_salt, where key_id = label || r is
+  // 56 bits aligned to the low end of the 112-bit salt, so the label lands on salt byte 7.
+  uint8_t iv[16] = {};
+  std::memcpy(iv, master.salt.data(), kMasterSaltLen);
+  iv[7] ^= label;
+  const EVP_CIPHER* cipher = Aes128Ctr();
+  if (cipher == nullptr) return absl::InternalError("OpenSSL has no AES-128-CTR (EVP_CIPHER_fetch)");
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  if (ctx == nullptr) return absl::ResourceExhaustedError("EVP_CIPHER_CTX_new failed");
+  std::memset(out.data(), 0, out.size());
+  int n = 0;
+  const bool ok = EVP_EncryptInit_ex2(ctx, cipher, master.key.data(), iv, nullptr) == 1 &&
+                  EVP_EncryptUpdate(ctx, out.data(), &n, out.data(), static_cast<int>(out.size())) == 1;
+  EVP_CIPHER_CTX_free(ctx);
+  OPENSSL_cleanse(iv, sizeof(iv));
+  if (!ok) return absl::InternalError("AES-CM key derivation failed in OpenSSL");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SessionKeys> DeriveSessionKeys(const MasterKey& master, KeyUse use) {
+  const uint8_t base = use == KeyUse::kSrtp ? 0 : 3;
+  SessionKeys k;
+  if (auto s = AesCmPrf(master, base + 0, k.cipher); !s.ok()) return s;
+  if (auto s = AesCmPrf(master, base + 1, k.auth); !s.ok()) return s;
+  if (auto s = AesCmPrf(master, base + 2, k.salt); !s.ok()) return s;
+  return k;
+}
+
+}  // namespace mpswitch::dataplane

@@ -1,0 +1,137 @@
+// The per-packet pipeline: verify, read and strip the trailing byte, rewrite the MUX-CSRC per
+// receiver, re-tag. The payload is never decrypted.
+//
+// Contract (after DPDK's rte_ipsec_pkt_process): ProcessBurst takes a burst of received packets,
+// returns how many were accepted, and reorders the burst so the accepted ones come first, in
+// arrival order, and the failed ones after them, each with its `drop` reason set. The caller owns
+// every buffer and frees the failed ones. Output copies are written into caller-provided buffers.
+//
+// Threading: one WorkerState per worker thread / lcore. A worker is the only writer of its state;
+// control reads the counters and stream reports concurrently through relaxed atomics.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "mpswitch/dataplane/core/drop.h"
+#include "mpswitch/dataplane/core/hmac_sha1.h"
+#include "mpswitch/dataplane/core/replay.h"
+#include "mpswitch/dataplane/tables/snapshot.h"
+
+namespace mpswitch::dataplane {
+
+// A received datagram (UDP payload). `capacity` is how many bytes from `data` may be written:
+// the pipeline stages 4 bytes of ROC at the tag's place during verification and restores them.
+struct PacketRef {
+  uint8_t* data = nullptr;
+  uint16_t len = 0;
+  uint16_t capacity = 0;
+  uint16_t local_port = 0;
+  Drop drop = Drop::kNone;
+  void* user = nullptr;  // the I/O layer's handle (an mbuf); never touched
+};
+
+// An empty buffer offered for one output copy. The pipeline sets `len` and `egress` of the first
+// `BurstResult::outputs` entries. `source` is the index, after reordering, of the accepted packet
+// the copy came from.
+struct OutPacket {
+  uint8_t* data = nullptr;
+  uint16_t capacity = 0;
+  uint16_t len = 0;
+  uint32_t egress = 0;
+  uint16_t source = 0;
+  void* user = nullptr;
+};
+
+struct BurstResult {
+  uint16_t accepted = 0;
+  uint16_t outputs = 0;
+};
+
+// A counter with one writer and any number of readers: the writer does a plain load and store
+// (no locked instruction on the packet path), readers see whole values.
+class Counter {
+ public:
+  void Add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
+  void Set(uint64_t n) { v_.store(n, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+struct WorkerCounters {
+  Counter rx_packets;        // packets handed to ProcessBurst
+  Counter accepted;          // verified and not a replay
+  Counter outputs;           // output copies written
+  Counter tags_computed;     // output MACs computed (copies sharing a tag are not counted)
+  Counter verify_macs;       // input MACs computed
+  Counter key_lifetime_warnings;  // accepted packets with less than kKeyLifetimeWarnMargin left
+  Counter drops[kDropCount];
+};
+
+// A key has this many packets left when the worker starts counting lifetime warnings, so control
+// can re-key well before the hard limit.
+inline constexpr uint64_t kKeyLifetimeWarnMargin = uint64_t{1} << 32;
+
+// Mutable state of one input stream, owned by one worker.
+struct alignas(64) StreamRt {
+  ReplayWindow replay;
+  HmacSha1Key key;           // the key in force (from the snapshot, or learned by EKT)
+  uint64_t packets = 0;      // accepted under the current key (key lifetime)
+  uint64_t lifetime_limit = 0;
+  uint32_t key_epoch = 0;    // 0 = never installed
+  // Reported to control (relaxed; one writer). Control samples these to pick speakers and to time
+  // video switches; it never needs a per-packet message.
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint8_t> last_activity{0};        // audio: last activity metric
+  std::atomic<uint64_t> activity_sum{0};        // audio: sum of metrics, for averages over a period
+  std::atomic<uint32_t> refresh_points{0};      // video: packets flagged IDR (1) or GDR (2)
+  std::atomic<uint64_t> last_refresh_index{0};  // video: SRTP index of the latest of those
+
+  // Installs the snapshot's key and forgets replay state and the packet count.
+  void Install(const StreamEntry& e);
+};
+static_assert(sizeof(StreamRt) + sizeof(StreamEntry) <= 512, "hot state per input stream");
+static_assert(sizeof(RouteGroup) + sizeof(Destination) <= 256, "hot state per output route");
+
+class WorkerState {
+ public:
+  // `stream_slots`: how many streams (rt_slot values) this worker can own. `max_burst` and
+  // `max_outputs` bound one ProcessBurst call; scratch space for them is allocated here, once.
+  WorkerState(uint32_t stream_slots, std::unique_ptr<MacKernel> kernel, uint16_t max_burst = 256,
+              uint16_t max_outputs = 4096);
+  ~WorkerState();
+
+  WorkerCounters& counters() { return counters_; }
+  const WorkerCounters& counters() const { return counters_; }
+  StreamRt& stream(uint32_t slot) { return streams_[slot]; }
+  uint32_t stream_slots() const { return slots_; }
+  MacKernel& kernel() { return *kernel_; }
+  uint16_t max_burst() const { return max_burst_; }
+  uint16_t max_outputs() const { return max_outputs_; }
+
+ private:
+  friend BurstResult ProcessBurst(const Snapshot&, WorkerState&, std::span<PacketRef>,
+                                  std::span<OutPacket>);
+  struct Scratch;
+
+  uint32_t slots_;
+  std::unique_ptr<StreamRt[]> streams_;
+  std::unique_ptr<MacKernel> kernel_;
+  uint16_t max_burst_;
+  uint16_t max_outputs_;
+  std::unique_ptr<Scratch> scratch_;
+  WorkerCounters counters_;
+};
+
+// Processes one burst. Preconditions: pkts.size() <= w.max_burst(), out.size() <= w.max_outputs(),
+// every stream of `snap` has rt_slot < w.stream_slots(). Outputs beyond out.size() are dropped and
+// counted as kNoOutputBuffer.
+BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketRef> pkts,
+                         std::span<OutPacket> out);
+
+}  // namespace mpswitch::dataplane

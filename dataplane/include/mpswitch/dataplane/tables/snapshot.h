@@ -1,0 +1,135 @@
+// The immutable routing snapshot the dataplane switches by.
+//
+// Control compiles cold configuration (`StreamConfig`) into hot, precomputed records (derived
+// session keys as HMAC states, grouped CSRC rewrites) and publishes the whole table at once.
+// Workers only read a Snapshot; everything they mutate (replay windows, ROC, learned keys) lives in
+// their own WorkerState, indexed by the stable `rt_slot` of each stream.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "mpswitch/dataplane/core/hmac_sha1.h"
+#include "mpswitch/dataplane/core/srtp_keys.h"
+
+namespace mpswitch::dataplane {
+
+enum class StreamKind : uint8_t { kSrtp, kSrtcp };
+
+// How the end of a protected packet is laid out. Plain is RFC 3711 (the tag ends the packet); the
+// EKT formats (in-tag, RFC 8870) add bytes that the switch carries through unchanged.
+enum class TrailerFormat : uint8_t { kPlain };
+
+// The one unencrypted byte an endpoint appends after the payload (PROTOCOLS.md §2), negotiated per
+// stream with TIP MEDIAOPTS. The switch reads it, reports it to control and strips it.
+enum class TrailingByte : uint8_t {
+  kNone,           // nothing appended: forwarded as is
+  kAudioActivity,  // 0..100, louder is larger; 99 = presentation audio
+  kVideoRefresh,   // 0 none, 1 first packet of an IDR, 2 of a GDR, 3..7 long-term reference
+};
+
+// Receivers whose copies of a stream's packets are byte-identical share one tag computation.
+// Hot: read once per accepted packet.
+struct RouteGroup {
+  uint32_t csrc_and = ~uint32_t{0};  // applied to the first CSRC: (csrc & csrc_and) | csrc_or
+  uint32_t csrc_or = 0;
+  uint32_t first_dest = 0;           // into Snapshot::destinations()
+  uint16_t dest_count = 0;
+  bool rewrite_csrc = false;
+};
+static_assert(sizeof(RouteGroup) <= 16);
+
+// Where one output copy goes; the meaning of `egress` belongs to the I/O backend (an index into
+// its peer address table).
+struct Destination {
+  uint32_t egress = 0;
+};
+
+// Hot, read-only record of one input stream.
+struct alignas(64) StreamEntry {
+  HmacSha1Key mac_key;       // session auth key of the sender, as HMAC states
+  uint32_t rt_slot = 0;      // index of this stream's mutable state in WorkerState
+  uint32_t key_epoch = 0;    // new value = new key: the worker resets replay state and ROC
+  uint32_t initial_roc = 0;  // sender's ROC when the key was installed (signalled or learned)
+  uint32_t first_group = 0;  // into Snapshot::groups()
+  uint16_t group_count = 0;
+  uint16_t local_port = 0;
+  uint32_t ssrc = 0;
+  StreamKind kind = StreamKind::kSrtp;
+  TrailerFormat trailer = TrailerFormat::kPlain;
+  uint8_t tag_len = 10;
+  TrailingByte trailing = TrailingByte::kNone;
+  bool needs_csrc = false;           // some group rewrites the MUX-CSRC
+};
+static_assert(sizeof(StreamEntry) <= 128, "one input stream's snapshot record fits two cache lines");
+
+// Rewrite of the MUX-CSRC (PROTOCOLS.md §3) for one receiver: the sink nibble, and the output
+// nibble when dynamic output positions were negotiated.
+struct CsrcRewrite {
+  uint8_t sink = 1;
+  std::optional<uint8_t> output;
+};
+
+struct RouteConfig {
+  uint32_t egress = 0;
+  std::optional<CsrcRewrite> csrc;  // none: the CSRC is forwarded as sent
+};
+
+// Cold configuration of one input stream, as control knows it.
+struct StreamConfig {
+  uint16_t local_port = 0;
+  uint32_t ssrc = 0;
+  StreamKind kind = StreamKind::kSrtp;
+  SrtpProfile profile = SrtpProfile::kAesCm128HmacSha1_80;
+  MasterKey master;
+  uint32_t rt_slot = 0;
+  uint32_t key_epoch = 1;
+  uint32_t initial_roc = 0;
+  TrailingByte trailing = TrailingByte::kNone;
+  std::vector<RouteConfig> routes;
+};
+
+class Snapshot {
+ public:
+  Snapshot() = default;
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+  Snapshot(Snapshot&&) = default;
+  Snapshot& operator=(Snapshot&&) = default;
+
+  // nullptr when unknown. One hash probe; no allocation.
+  const StreamEntry* Find(uint16_t local_port, uint32_t ssrc, StreamKind kind) const {
+    auto it = index_.find(Key(local_port, ssrc, kind));
+    return it == index_.end() ? nullptr : &streams_[it->second];
+  }
+  std::span<const RouteGroup> Groups(const StreamEntry& s) const {
+    return {groups_.data() + s.first_group, s.group_count};
+  }
+  std::span<const Destination> Dests(const RouteGroup& g) const {
+    return {dests_.data() + g.first_dest, g.dest_count};
+  }
+  std::span<const StreamEntry> streams() const { return streams_; }
+  // One more than the largest rt_slot in use: a worker's state table must be at least this big.
+  uint32_t slot_bound() const { return slot_bound_; }
+
+  // Compiles configuration into a snapshot: derives keys, groups routes with identical rewrites.
+  // Fails with InvalidArgument on duplicate (port, SSRC, kind) or duplicate rt_slot.
+  static absl::StatusOr<Snapshot> Build(std::span<const StreamConfig> streams);
+
+ private:
+  static uint64_t Key(uint16_t port, uint32_t ssrc, StreamKind kind) {
+    return (uint64_t{port} << 33) | (uint64_t{ssrc} << 1) | static_cast<uint64_t>(kind);
+  }
+
+  absl::flat_hash_map<uint64_t, uint32_t> index_;
+  std::vector<StreamEntry> streams_;
+  std::vector<RouteGroup> groups_;
+  std::vector<Destination> dests_;
+  uint32_t slot_bound_ = 0;
+};
+
+}  // namespace mpswitch::dataplane

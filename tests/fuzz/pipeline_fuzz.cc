@@ -1,0 +1,120 @@
+// libFuzzer target for the dataplane's input path: demultiplexing, RTP/RTCP header parsing, stream
+// lookup, replay and ROC handling, tag verification, trailing-byte strip, CSRC rewrite and output.
+//
+// Input: one flags byte, then packets as [len_hi len_lo bytes...]. Flag bit 0 makes the harness
+// sign each SRTP packet with the stream's real key before processing (as a sender would), so the
+// fuzzer also reaches everything behind verification; without it, packets are taken as they come
+// and must fail verification or parsing. Stream state persists across inputs, like a long call.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "fuzz_keys.h"
+#include "mpswitch/dataplane/core/packet.h"
+#include "mpswitch/dataplane/core/pipeline.h"
+
+namespace {
+
+using namespace mpswitch::dataplane;
+
+using mpswitch::fuzz::KeyFor;
+using mpswitch::fuzz::kFuzzPort;
+
+struct World {
+  std::unique_ptr<Snapshot> snap;
+  std::unique_ptr<WorkerState> worker;
+  std::vector<HmacSha1Key> srtp_keys;  // by stream index, for signing
+  World() {
+    std::vector<StreamConfig> cfgs;
+    auto add = [&](uint32_t ssrc, StreamKind kind, SrtpProfile prof, TrailingByte tb,
+                   std::vector<RouteConfig> routes) {
+      StreamConfig c;
+      c.local_port = kFuzzPort;
+      c.ssrc = ssrc;
+      c.kind = kind;
+      c.profile = prof;
+      c.master = KeyFor(ssrc);
+      c.rt_slot = static_cast<uint32_t>(cfgs.size());
+      c.trailing = tb;
+      c.routes = std::move(routes);
+      cfgs.push_back(c);
+    };
+    add(1, StreamKind::kSrtp, SrtpProfile::kAesCm128HmacSha1_80, TrailingByte::kAudioActivity,
+        {{1, CsrcRewrite{1, std::nullopt}}, {2, CsrcRewrite{2, uint8_t{3}}}, {3, std::nullopt}});
+    add(2, StreamKind::kSrtp, SrtpProfile::kAesCm128HmacSha1_32, TrailingByte::kVideoRefresh,
+        {{1, CsrcRewrite{1, std::nullopt}}, {4, CsrcRewrite{1, std::nullopt}}});
+    add(3, StreamKind::kSrtp, SrtpProfile::kAesCm128HmacSha1_80, TrailingByte::kNone,
+        {{1, std::nullopt}, {2, std::nullopt}});
+    add(1, StreamKind::kSrtcp, SrtpProfile::kAesCm128HmacSha1_80, TrailingByte::kNone,
+        {{1, std::nullopt}});
+    auto s = Snapshot::Build(cfgs);
+    if (!s.ok()) __builtin_trap();
+    snap = std::make_unique<Snapshot>(std::move(*s));
+    for (const StreamConfig& c : cfgs) {
+      auto keys = DeriveSessionKeys(c.master, c.kind == StreamKind::kSrtp ? KeyUse::kSrtp
+                                                                          : KeyUse::kSrtcp);
+      srtp_keys.push_back(HmacSha1Key::FromKey(keys->auth));
+    }
+    worker = std::make_unique<WorkerState>(8, MakeScalarMacKernel(), 64, 512);
+  }
+};
+
+// Signs an SRTP packet for stream `ssrc` (1..3) with the ROC the worker will guess.
+void Sign(World& w, std::vector<uint8_t>& p) {
+  if (p.size() < 12 || Demultiplex(p) != PacketClass::kRtp) return;
+  const uint32_t ssrc = LoadBe32(&p[8]);
+  if (ssrc < 1 || ssrc > 3) return;
+  const size_t tag_len = ssrc == 2 ? 4 : 10;
+  if (p.size() < 12 + tag_len) return;
+  const size_t auth_end = p.size() - tag_len;
+  const StreamRt& rt = w.worker->stream(ssrc - 1);
+  const uint64_t idx = rt.key_epoch ? rt.replay.EstimateSrtpIndex(LoadBe16(&p[2])) : LoadBe16(&p[2]);
+  std::vector<uint8_t> buf(p.begin(), p.begin() + auth_end);
+  buf.resize(auth_end + 4);
+  StoreBe32(&buf[auth_end], static_cast<uint32_t>(idx >> 16));
+  uint8_t mac[20];
+  HmacSha1(w.srtp_keys[ssrc - 1], buf, mac);
+  std::memcpy(&p[auth_end], mac, tag_len);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static World world;
+  if (size < 1) return 0;
+  const bool sign = data[0] & 1;
+  size_t off = 1;
+  std::vector<std::vector<uint8_t>> pkts;
+  while (off + 2 <= size && pkts.size() < 64) {
+    const size_t len = std::min<size_t>((size_t{data[off]} << 8) | data[off + 1], size - off - 2);
+    pkts.emplace_back(data + off + 2, data + off + 2 + len);
+    off += 2 + len;
+  }
+  if (sign) {
+    for (auto& p : pkts) Sign(world, p);
+  }
+  std::vector<PacketRef> refs(pkts.size());
+  for (size_t i = 0; i < pkts.size(); ++i) {
+    refs[i].data = pkts[i].data();
+    refs[i].len = static_cast<uint16_t>(std::min<size_t>(pkts[i].size(), 0xffff));
+    refs[i].capacity = refs[i].len;
+    refs[i].local_port = kFuzzPort;
+  }
+  static std::vector<std::vector<uint8_t>> out_bufs(512, std::vector<uint8_t>(kMaxPacketSize + 16));
+  static std::vector<OutPacket> outs(512);
+  // Vary the buffer budget with the input so the no-buffer and too-small paths are reached.
+  const size_t slots = 1 + (size % 200);
+  const uint16_t cap = static_cast<uint16_t>(size % 3 == 0 ? 100 : kMaxPacketSize + 16);
+  for (size_t i = 0; i < slots; ++i) outs[i] = OutPacket{out_bufs[i].data(), cap};
+  const BurstResult r = ProcessBurst(*world.snap, *world.worker, refs, {outs.data(), slots});
+  // Invariants: accepted packets come first and carry no drop; outputs fit their buffers.
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if ((i < r.accepted) != (refs[i].drop == Drop::kNone)) __builtin_trap();
+  }
+  for (size_t i = 0; i < r.outputs; ++i) {
+    if (outs[i].len > outs[i].capacity || outs[i].source >= r.accepted) __builtin_trap();
+  }
+  return 0;
+}
