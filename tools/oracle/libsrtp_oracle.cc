@@ -114,10 +114,10 @@ std::vector<uint8_t> BuildRtp(const RtpSpec& s) {
     const size_t words = (s.extension->size() + 3) / 4;
     dataplane::StoreBe16(&p[off], 0xBEDE);
     dataplane::StoreBe16(&p[off + 2], static_cast<uint16_t>(words));
-    std::memcpy(&p[off + 4], s.extension->data(), s.extension->size());
+    if (!s.extension->empty()) std::memcpy(&p[off + 4], s.extension->data(), s.extension->size());
     off += 4 + 4 * words;
   }
-  std::memcpy(&p[off], s.payload.data(), s.payload.size());
+  if (!s.payload.empty()) std::memcpy(&p[off], s.payload.data(), s.payload.size());
   return p;
 }
 

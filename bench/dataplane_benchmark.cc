@@ -1,0 +1,390 @@
+// Per output packet: the switch (verify once, strip, rewrite CSRC, re-tag per receiver) against
+// conventional SFUs that decrypt and re-encrypt for every receiver. One binary, one run, so the
+// ratios in bench/README.md compare numbers taken side by side on the same (noisy) machine.
+//
+//   (a) BM_SwitchScalar       the pipeline with the scalar OpenSSL HMAC kernel
+//   (b) BM_SwitchMultiBuffer  the pipeline with the intel-ipsec-mb kernel
+//   (c) BM_Libsrtp            libsrtp2 as packaged: unprotect once + N protects
+//   (d) BM_ConventionalCm     OpenSSL AES-128-CM + HMAC-SHA1 decrypt, re-encrypt per receiver
+//   (e) BM_ConventionalGcm    OpenSSL AEAD_AES_128_GCM decrypt, re-encrypt per receiver
+//   (f) BM_HmacFloor          multi-buffer HMAC-SHA1 alone over the same output bytes
+//
+// Arguments: payload bytes, fan-out N. Bursts of 32 input packets; items = output packets.
+#include <benchmark/benchmark.h>
+#include <openssl/evp.h>
+
+#include <cstring>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "mpswitch/dataplane/core/packet.h"
+#include "mpswitch/dataplane/core/pipeline.h"
+#include "mpswitch/dataplane/core/srtp_cipher.h"
+#include "mpswitch/oracle/libsrtp_oracle.h"
+
+namespace {
+
+using namespace mpswitch;
+using namespace mpswitch::dataplane;
+
+constexpr int kBurst = 32;
+constexpr int kPool = 1024;  // distinct sequence numbers before the receive state is reset
+constexpr uint32_t kSsrc = 0x51515151;
+constexpr size_t kBufCap = 2048;
+
+// Pre-protected input packets, as endpoints send them (libsrtp2 protects, with the trailing byte).
+struct Traffic {
+  MasterKey sender_key;
+  std::vector<std::vector<uint8_t>> plain;      // RTP before protection (no trailing byte)
+  std::vector<std::vector<uint8_t>> protected_;  // SRTP with trailing byte, libsrtp2's tag
+  std::vector<std::vector<uint8_t>> srtp_plain;  // SRTP without trailing byte (baselines c, d)
+  std::vector<MasterKey> receiver_keys;
+
+  Traffic(size_t payload, int fanout) {
+    std::mt19937_64 rng(payload * 131 + fanout);
+    sender_key = oracle::RandomMasterKey(rng);
+    auto tx = oracle::LibsrtpSession::Sender(sender_key, SrtpProfile::kAesCm128HmacSha1_80, kSsrc, true);
+    for (int i = 0; i < kPool; ++i) {
+      oracle::RtpSpec r;
+      r.ssrc = kSsrc;
+      r.seq = static_cast<uint16_t>(i);
+      r.timestamp = 3000 * i;
+      r.csrcs = {(0x1234u << 12) | 0x11};  // MUX-CSRC: source center, sink center
+      r.payload = oracle::RandomBytes(rng, payload);
+      plain.push_back(oracle::BuildRtp(r));
+      protected_.push_back(oracle::ProtectWithTrailingByte(*tx, plain.back(), i % kBurst == 0));
+      std::vector<uint8_t> p = plain.back();
+      tx->Protect(p);
+      srtp_plain.push_back(p);
+    }
+    for (int i = 0; i < fanout; ++i) receiver_keys.push_back(oracle::RandomMasterKey(rng));
+  }
+};
+
+struct OutBuffers {
+  std::vector<uint8_t> store;
+  std::vector<OutPacket> out;
+  explicit OutBuffers(size_t n) : store(n * kBufCap), out(n) {
+    for (size_t i = 0; i < n; ++i) out[i] = OutPacket{store.data() + i * kBufCap, kBufCap};
+  }
+};
+
+void Report(benchmark::State& state, uint64_t outputs, uint64_t out_bytes) {
+  state.SetItemsProcessed(static_cast<int64_t>(outputs));
+  state.SetBytesProcessed(static_cast<int64_t>(out_bytes));
+  state.counters["ns_per_output"] = benchmark::Counter(
+      static_cast<double>(outputs) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["Gbps"] = benchmark::Counter(static_cast<double>(out_bytes) * 8 / 1e9,
+                                              benchmark::Counter::kIsRate);
+}
+
+// (a), (b): the switch.
+void RunSwitch(benchmark::State& state, std::unique_ptr<MacKernel> kernel) {
+  if (!kernel) {
+    state.SkipWithError("no multi-buffer kernel on this build/CPU");
+    return;
+  }
+  const size_t payload = state.range(0);
+  const int fanout = static_cast<int>(state.range(1));
+  Traffic t(payload, fanout);
+  StreamConfig c;
+  c.local_port = 16384;
+  c.ssrc = kSsrc;
+  c.master = t.sender_key;
+  c.trailing = TrailingByte::kAudioActivity;
+  for (int i = 0; i < fanout; ++i) {
+    // Distinct sink/output per receiver, so every output needs its own tag (the worst case).
+    c.routes.push_back({static_cast<uint32_t>(i), CsrcRewrite{static_cast<uint8_t>(1 + i % 3),
+                                                              static_cast<uint8_t>(i / 3)}});
+  }
+  auto snap = Snapshot::Build({&c, 1});
+  if (!snap.ok()) {
+    state.SkipWithError(std::string(snap.status().message()).c_str());
+    return;
+  }
+  WorkerState w(1, std::move(kernel));
+  state.SetLabel(std::string(w.kernel().Name()));
+  std::vector<std::vector<uint8_t>> in = t.protected_;  // mutable copies; the pipeline restores them
+  OutBuffers ob(kBurst * fanout);
+  std::vector<PacketRef> refs(kBurst);
+  int at = 0;
+  uint64_t outputs = 0, bytes = 0;
+  for (auto _ : state) {
+    if (at == kPool) {
+      state.PauseTiming();
+      w.stream(0).Install(snap->streams()[0]);
+      at = 0;
+      state.ResumeTiming();
+    }
+    for (int i = 0; i < kBurst; ++i, ++at) {
+      refs[i] = PacketRef{in[at].data(), static_cast<uint16_t>(in[at].size()),
+                          static_cast<uint16_t>(in[at].size()), 16384};
+    }
+    const BurstResult r = ProcessBurst(*snap, w, refs, ob.out);
+    outputs += r.outputs;
+    for (uint16_t i = 0; i < r.outputs; ++i) bytes += ob.out[i].len;
+    benchmark::DoNotOptimize(ob.store.data());
+  }
+  if (w.counters().accepted.Get() != w.counters().rx_packets.Get()) {
+    state.SkipWithError("the switch dropped benchmark packets");
+  }
+  Report(state, outputs, bytes);
+}
+
+void BM_SwitchScalar(benchmark::State& state) { RunSwitch(state, MakeScalarMacKernel()); }
+void BM_SwitchMultiBuffer(benchmark::State& state) { RunSwitch(state, MakeMultiBufferMacKernel()); }
+
+// (c) libsrtp2 as Debian packages it: unprotect with the sender's key, protect per receiver.
+void BM_Libsrtp(benchmark::State& state) {
+  const size_t payload = state.range(0);
+  const int fanout = static_cast<int>(state.range(1));
+  Traffic t(payload, fanout);
+  auto rx = oracle::LibsrtpSession::Receiver(t.sender_key, SrtpProfile::kAesCm128HmacSha1_80);
+  std::vector<std::unique_ptr<oracle::LibsrtpSession>> txs;
+  auto make_senders = [&] {
+    // Fresh sessions when the pool starts over: libsrtp2 refuses to protect an index older than
+    // its window even with repeats allowed.
+    txs.clear();
+    for (const MasterKey& k : t.receiver_keys) {
+      txs.push_back(oracle::LibsrtpSession::Sender(k, SrtpProfile::kAesCm128HmacSha1_80, kSsrc, true));
+    }
+  };
+  make_senders();
+  std::vector<uint8_t> buf;
+  buf.reserve(kBufCap);
+  std::vector<std::vector<uint8_t>> outs(fanout);
+  for (auto& o : outs) o.reserve(kBufCap);
+  int at = 0;
+  uint64_t outputs = 0, bytes = 0;
+  bool ok = true;
+  for (auto _ : state) {
+    if (at == kPool) {
+      state.PauseTiming();
+      rx = oracle::LibsrtpSession::Receiver(t.sender_key, SrtpProfile::kAesCm128HmacSha1_80);
+      make_senders();
+      at = 0;
+      state.ResumeTiming();
+    }
+    for (int i = 0; i < kBurst; ++i, ++at) {
+      buf.assign(t.srtp_plain[at].begin(), t.srtp_plain[at].end());
+      ok &= rx->Unprotect(buf) == srtp_err_status_ok;
+      for (int r = 0; r < fanout; ++r) {
+        outs[r].assign(buf.begin(), buf.end());
+        ok &= txs[r]->Protect(outs[r]) == srtp_err_status_ok;
+        bytes += outs[r].size();
+      }
+      outputs += fanout;
+    }
+  }
+  if (!ok) state.SkipWithError("libsrtp2 failed");
+  Report(state, outputs, bytes);
+}
+
+// (d) The best conventional SFU on AES-CM: ciphers fetched once, HMAC from precomputed states.
+void BM_ConventionalCm(benchmark::State& state) {
+  const size_t payload = state.range(0);
+  const int fanout = static_cast<int>(state.range(1));
+  Traffic t(payload, fanout);
+  auto rx = SrtpCryptoContext::Create(t.sender_key, SrtpProfile::kAesCm128HmacSha1_80);
+  std::vector<SrtpCryptoContext> txs;
+  for (const MasterKey& k : t.receiver_keys) {
+    txs.push_back(*SrtpCryptoContext::Create(k, SrtpProfile::kAesCm128HmacSha1_80));
+  }
+  ReplayWindow replay;
+  std::vector<uint8_t> buf(kBufCap);
+  OutBuffers ob(fanout);
+  int at = 0;
+  uint64_t outputs = 0, bytes = 0;
+  bool ok = true;
+  for (auto _ : state) {
+    if (at == kPool) {
+      state.PauseTiming();
+      replay.Reset();
+      at = 0;
+      state.ResumeTiming();
+    }
+    for (int i = 0; i < kBurst; ++i, ++at) {
+      const auto& in = t.srtp_plain[at];
+      std::memcpy(buf.data(), in.data(), in.size());
+      const uint64_t index = replay.EstimateSrtpIndex(LoadBe16(buf.data() + 2));
+      const uint32_t roc = static_cast<uint32_t>(index >> 16);
+      const size_t n = rx->Unprotect(buf.data(), in.size(), roc);
+      ok &= n != 0 && replay.Check(index) == ReplayVerdict::kNew;
+      replay.Update(index);
+      for (int r = 0; r < fanout; ++r) {
+        std::memcpy(ob.out[r].data, buf.data(), n);
+        StoreBe32(ob.out[r].data + 12, (LoadBe32(buf.data() + 12) & ~0xfu) | (1 + r % 3));
+        const size_t len = txs[r].Protect(ob.out[r].data, n, kBufCap, roc);
+        ok &= len != 0;
+        bytes += len;
+      }
+      outputs += fanout;
+    }
+    benchmark::DoNotOptimize(ob.store.data());
+  }
+  if (!ok) state.SkipWithError("conventional AES-CM path failed");
+  Report(state, outputs, bytes);
+}
+
+// AEAD_AES_128_GCM (RFC 7714) for one key: AAD = RTP header, 16-byte tag, 12-byte IV from the salt.
+class GcmSrtp {
+ public:
+  explicit GcmSrtp(std::mt19937_64& rng) {
+    static EVP_CIPHER* const gcm = EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
+    uint8_t key[16];
+    for (auto& b : key) b = static_cast<uint8_t>(rng());
+    for (auto& b : salt_) b = static_cast<uint8_t>(rng());
+    enc_.reset(EVP_CIPHER_CTX_new());
+    dec_.reset(EVP_CIPHER_CTX_new());
+    EVP_EncryptInit_ex2(enc_.get(), gcm, key, nullptr, nullptr);
+    EVP_DecryptInit_ex2(dec_.get(), gcm, key, nullptr, nullptr);
+  }
+  size_t Protect(uint8_t* p, size_t len, size_t header, uint32_t roc) {
+    uint8_t iv[12];
+    Iv(p, roc, iv);
+    int n = 0;
+    EVP_EncryptInit_ex2(enc_.get(), nullptr, nullptr, iv, nullptr);
+    EVP_EncryptUpdate(enc_.get(), nullptr, &n, p, static_cast<int>(header));
+    EVP_EncryptUpdate(enc_.get(), p + header, &n, p + header, static_cast<int>(len - header));
+    EVP_EncryptFinal_ex(enc_.get(), p + len, &n);
+    EVP_CIPHER_CTX_ctrl(enc_.get(), EVP_CTRL_GCM_GET_TAG, 16, p + len);
+    return len + 16;
+  }
+  size_t Unprotect(uint8_t* p, size_t len, size_t header, uint32_t roc) {
+    uint8_t iv[12];
+    Iv(p, roc, iv);
+    int n = 0;
+    const size_t end = len - 16;
+    EVP_DecryptInit_ex2(dec_.get(), nullptr, nullptr, iv, nullptr);
+    EVP_DecryptUpdate(dec_.get(), nullptr, &n, p, static_cast<int>(header));
+    EVP_DecryptUpdate(dec_.get(), p + header, &n, p + header, static_cast<int>(end - header));
+    EVP_CIPHER_CTX_ctrl(dec_.get(), EVP_CTRL_GCM_SET_TAG, 16, p + end);
+    return EVP_DecryptFinal_ex(dec_.get(), p + end, &n) == 1 ? end : 0;
+  }
+
+ private:
+  struct Free {
+    void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+  };
+  void Iv(const uint8_t* p, uint32_t roc, uint8_t iv[12]) const {
+    uint8_t x[12] = {0, 0, p[8], p[9], p[10], p[11]};
+    StoreBe32(x + 6, roc);
+    x[10] = p[2];
+    x[11] = p[3];
+    for (int i = 0; i < 12; ++i) iv[i] = x[i] ^ salt_[i];
+  }
+  uint8_t salt_[12];
+  std::unique_ptr<EVP_CIPHER_CTX, Free> enc_, dec_;
+};
+
+// (e) AEAD_AES_128_GCM: decrypt once, re-encrypt per receiver.
+void BM_ConventionalGcm(benchmark::State& state) {
+  const size_t payload = state.range(0);
+  const int fanout = static_cast<int>(state.range(1));
+  Traffic t(payload, fanout);
+  std::mt19937_64 rng(5);
+  GcmSrtp sender(rng);
+  std::vector<GcmSrtp> txs;
+  for (int i = 0; i < fanout; ++i) txs.emplace_back(rng);
+  const size_t header = 16;  // 12 + one CSRC
+  std::vector<std::vector<uint8_t>> pool;
+  for (const auto& p : t.plain) {
+    std::vector<uint8_t> q(p.size() + 16);
+    std::memcpy(q.data(), p.data(), p.size());
+    sender.Protect(q.data(), p.size(), header, 0);
+    pool.push_back(q);
+  }
+  GcmSrtp rx = std::move(sender);
+  ReplayWindow replay;
+  std::vector<uint8_t> buf(kBufCap);
+  OutBuffers ob(fanout);
+  int at = 0;
+  uint64_t outputs = 0, bytes = 0;
+  bool ok = true;
+  for (auto _ : state) {
+    if (at == kPool) {
+      state.PauseTiming();
+      replay.Reset();
+      at = 0;
+      state.ResumeTiming();
+    }
+    for (int i = 0; i < kBurst; ++i, ++at) {
+      const auto& in = pool[at];
+      std::memcpy(buf.data(), in.data(), in.size());
+      const uint64_t index = replay.EstimateSrtpIndex(LoadBe16(buf.data() + 2));
+      const uint32_t roc = static_cast<uint32_t>(index >> 16);
+      const size_t n = rx.Unprotect(buf.data(), in.size(), header, roc);
+      ok &= n != 0 && replay.Check(index) == ReplayVerdict::kNew;
+      replay.Update(index);
+      for (int r = 0; r < fanout; ++r) {
+        std::memcpy(ob.out[r].data, buf.data(), n);
+        StoreBe32(ob.out[r].data + 12, (LoadBe32(buf.data() + 12) & ~0xfu) | (1 + r % 3));
+        bytes += txs[r].Protect(ob.out[r].data, n, header, roc);
+      }
+      outputs += fanout;
+    }
+    benchmark::DoNotOptimize(ob.store.data());
+  }
+  if (!ok) state.SkipWithError("GCM path failed");
+  Report(state, outputs, bytes);
+}
+
+// (f) The floor: the multi-buffer HMACs the switch must compute, and nothing else — one per output
+// over the same number of bytes (rewritten header + payload + ROC), one kernel call per burst.
+void BM_HmacFloor(benchmark::State& state) {
+  auto kernel = MakeMultiBufferMacKernel();
+  if (!kernel) {
+    state.SkipWithError("no multi-buffer kernel on this build/CPU");
+    return;
+  }
+  const size_t payload = state.range(0);
+  const int fanout = static_cast<int>(state.range(1));
+  Traffic t(payload, fanout);
+  const HmacSha1Key key = HmacSha1Key::FromKey(t.sender_key.key);
+  const size_t len = t.plain[0].size() + 4;  // header + payload + ROC (trailing byte stripped)
+  OutBuffers ob(kBurst * fanout);
+  std::vector<MacJob> jobs(kBurst * fanout);
+  std::vector<std::array<uint8_t, kMacOutLen>> macs(jobs.size());
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    std::memcpy(ob.out[j].data, t.protected_[j % kBurst].data(), len);
+    jobs[j] = MacJob{ob.out[j].data, static_cast<uint32_t>(len), &key, macs[j].data()};
+  }
+  uint64_t outputs = 0, bytes = 0;
+  for (auto _ : state) {
+    kernel->Compute(jobs);
+    benchmark::DoNotOptimize(macs.data());
+    outputs += jobs.size();
+    bytes += jobs.size() * (len - 4 + 10);
+  }
+  state.SetLabel(std::string(kernel->Name()));
+  Report(state, outputs, bytes);
+}
+
+void Args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"payload", "fanout"});
+  for (int64_t payload : {200, 1200}) {
+    for (int64_t n : {1, 4, 10}) b->Args({payload, n});
+  }
+}
+
+BENCHMARK(BM_SwitchScalar)->Apply(Args);
+BENCHMARK(BM_SwitchMultiBuffer)->Apply(Args);
+BENCHMARK(BM_Libsrtp)->Apply(Args);
+BENCHMARK(BM_ConventionalCm)->Apply(Args);
+BENCHMARK(BM_ConventionalGcm)->Apply(Args);
+BENCHMARK(BM_HmacFloor)->Apply(Args);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::AddCustomContext("stream_hot_bytes", std::to_string(sizeof(StreamRt) + sizeof(StreamEntry)));
+  benchmark::AddCustomContext("route_hot_bytes",
+                              std::to_string(sizeof(RouteGroup) + sizeof(Destination)));
+  benchmark::AddCustomContext("mac_kernel_best", std::string(MakeBestMacKernel()->Name()));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
