@@ -37,13 +37,12 @@ void ResumeAfterBlock(SHA_CTX& c, const std::array<uint32_t, 5>& h) {
 class ScalarMacKernel final : public MacKernel {
  public:
   std::string_view Name() const override { return "scalar-openssl"; }
-  void Compute(std::span<const MacJob> jobs) override {
+  void Submit(const MacJob& j) override {
     uint8_t full[20];
-    for (const MacJob& j : jobs) {
-      HmacSha1(*j.key, {j.data, j.len}, full);
-      std::memcpy(j.out, full, kMacOutLen);
-    }
+    HmacSha1(*j.key, {j.data, j.len}, full);
+    std::memcpy(j.out, full, kMacOutLen);
   }
+  void Flush() override {}
 };
 
 }  // namespace

@@ -44,39 +44,40 @@ class IpsecMbMacKernel final : public MacKernel {
   std::string_view Name() const override { return name_; }
   bool has_shani() const { return (mgr_->features & IMB_FEATURE_SHANI) != 0; }
 
-  void Compute(std::span<const MacJob> jobs) override {
-    for (const MacJob& j : jobs) {
-      if (j.len == 0) {
-        // ipsec-mb refuses empty messages; SRTP never hashes fewer than 16 bytes, but the kernel
-        // contract covers every length.
-        uint8_t full[20];
-        HmacSha1(*j.key, {}, full);
-        std::memcpy(j.out, full, kMacOutLen);
-        continue;
-      }
-      IMB_JOB* job = IMB_GET_NEXT_JOB(mgr_);
-      job->cipher_mode = IMB_CIPHER_NULL;
-      job->cipher_direction = IMB_DIR_ENCRYPT;
-      job->chain_order = IMB_ORDER_HASH_CIPHER;
-      job->src = j.data;
-      job->dst = nullptr;
-      job->cipher_start_src_offset_in_bytes = 0;
-      job->msg_len_to_cipher_in_bytes = 0;
-      job->hash_alg = IMB_AUTH_HMAC_SHA_1;
-      job->hash_start_src_offset_in_bytes = 0;
-      job->msg_len_to_hash_in_bytes = j.len;
-      job->u.HMAC._hashed_auth_key_xor_ipad = reinterpret_cast<const uint8_t*>(j.key->inner.data());
-      job->u.HMAC._hashed_auth_key_xor_opad = reinterpret_cast<const uint8_t*>(j.key->outer.data());
-      job->auth_tag_output = j.out;
-      job->auth_tag_output_len_in_bytes = kMacOutLen;
-      // Completed jobs need no handling: the tag is already in place. Drain them so the ring
-      // never fills; the returned job pointers are not used.
-      IMB_JOB* done = IMB_SUBMIT_JOB(mgr_);
-      while (done != nullptr) {
-        CheckStatus(done);
-        done = IMB_GET_COMPLETED_JOB(mgr_);
-      }
+  void Submit(const MacJob& j) override {
+    if (j.len == 0) {
+      // ipsec-mb refuses empty messages; SRTP never hashes fewer than 16 bytes, but the kernel
+      // contract covers every length.
+      uint8_t full[20];
+      HmacSha1(*j.key, {}, full);
+      std::memcpy(j.out, full, kMacOutLen);
+      return;
     }
+    IMB_JOB* job = IMB_GET_NEXT_JOB(mgr_);
+    job->cipher_mode = IMB_CIPHER_NULL;
+    job->cipher_direction = IMB_DIR_ENCRYPT;
+    job->chain_order = IMB_ORDER_HASH_CIPHER;
+    job->src = j.data;
+    job->dst = nullptr;
+    job->cipher_start_src_offset_in_bytes = 0;
+    job->msg_len_to_cipher_in_bytes = 0;
+    job->hash_alg = IMB_AUTH_HMAC_SHA_1;
+    job->hash_start_src_offset_in_bytes = 0;
+    job->msg_len_to_hash_in_bytes = j.len;
+    job->u.HMAC._hashed_auth_key_xor_ipad = reinterpret_cast<const uint8_t*>(j.key->inner.data());
+    job->u.HMAC._hashed_auth_key_xor_opad = reinterpret_cast<const uint8_t*>(j.key->outer.data());
+    job->auth_tag_output = j.out;
+    job->auth_tag_output_len_in_bytes = kMacOutLen;
+    // Completed jobs need no handling: the tag is already in place. Drain them so the ring never
+    // fills; the returned job pointers are not used.
+    IMB_JOB* done = IMB_SUBMIT_JOB(mgr_);
+    while (done != nullptr) {
+      CheckStatus(done);
+      done = IMB_GET_COMPLETED_JOB(mgr_);
+    }
+  }
+
+  void Flush() override {
     while (IMB_JOB* done = IMB_FLUSH_JOB(mgr_)) CheckStatus(done);
   }
 

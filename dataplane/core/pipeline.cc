@@ -49,7 +49,6 @@ void CountDrop(WorkerCounters& c, Drop d, uint64_t n = 1) {
 struct WorkerState::Scratch {
   std::vector<InMeta> in;
   std::vector<OutMeta> out;
-  std::vector<MacJob> jobs;
   std::vector<PacketRef> reorder;
 };
 
@@ -71,7 +70,6 @@ WorkerState::WorkerState(uint32_t stream_slots, std::unique_ptr<MacKernel> kerne
       scratch_(std::make_unique<Scratch>()) {
   scratch_->in.resize(max_burst);
   scratch_->out.resize(max_outputs);
-  scratch_->jobs.resize(std::max<size_t>(max_burst, max_outputs));
   scratch_->reorder.resize(max_burst);
 }
 
@@ -198,15 +196,20 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
   const size_t out_cap = std::min<size_t>(out.size(), w.max_outputs_);
   c.rx_packets.Add(n);
 
-  // 1. Classify, check and stage every packet's verification MAC.
+  // 1. Classify, check and submit every packet's verification MAC while its bytes are in cache.
+  // 2. One flush for the whole burst (multi-buffer lanes stay full).
+  MacKernel& kernel = *w.kernel_;
   size_t njobs = 0;
   for (size_t i = 0; i < n; ++i) {
     PacketRef& p = pkts[i];
-    p.drop = Prepare(snap, w, p, sc.in[i], sc.jobs[njobs]);
-    if (p.drop == Drop::kNone) ++njobs;
+    MacJob job;
+    p.drop = Prepare(snap, w, p, sc.in[i], job);
+    if (p.drop == Drop::kNone) {
+      kernel.Submit(job);
+      ++njobs;
+    }
   }
-  // 2. Verify the whole burst in one kernel call (multi-buffer lanes stay full).
-  w.kernel_->Compute({sc.jobs.data(), njobs});
+  kernel.Flush();
   c.verify_macs.Add(njobs);
 
   // 3. Verdicts, in arrival order, so duplicates inside one burst are caught.
@@ -218,8 +221,9 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
     if (p.drop == Drop::kNone) sc.in[i].rank = accepted++;
   }
 
-  // 4. Build every output: own copy of the header, rewritten CSRC, byte stripped, ROC staged.
-  //    Only verified packets get here: the switch never re-signs what it could not verify.
+  // 4. Build every output (own copy of the header, rewritten CSRC, byte stripped, ROC staged) and
+  //    submit its MAC while the copy is hot. Only packets that verified get here: the switch never
+  //    re-signs what it could not verify, so a forged flood costs one MAC per packet, not N+1.
   size_t slot = 0;
   size_t nout = 0;
   Drop last_fail = Drop::kNone;
@@ -274,7 +278,7 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
       om.tag_at = static_cast<uint16_t>(out_auth);
       om.tag_len = e.tag_len;
       om.dup_count = 0;
-      sc.jobs[nout] = MacJob{o->data, static_cast<uint32_t>(out_auth + kRocLen), &m.rt->key, om.mac};
+      kernel.Submit(MacJob{o->data, static_cast<uint32_t>(out_auth + kRocLen), &m.rt->key, om.mac});
       ++nout;
       for (size_t k = 1; k < dests.size(); ++k) {
         OutPacket* dup = take_slot(out_auth + e.tag_len);
@@ -286,8 +290,8 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
     }
   }
 
-  // 5. One kernel call for every output tag of the burst.
-  w.kernel_->Compute({sc.jobs.data(), nout});
+  // 5. One flush for every output tag of the burst.
+  kernel.Flush();
   c.tags_computed.Add(nout);
 
   // 6. Write tags; receivers sharing a rewritten header get copies of the finished packet.

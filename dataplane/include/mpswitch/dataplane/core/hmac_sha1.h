@@ -2,8 +2,10 @@
 // inner and outer SHA-1 states, by a scalar kernel (OpenSSL's SHA-1 block function, which uses
 // SHA-NI where present) or a multi-buffer kernel (intel-ipsec-mb job API).
 //
-// Kernels work on batches of jobs so that the multi-buffer kernel can keep its lanes full across a
-// whole burst and all of its routes; the scalar kernel just loops.
+// Jobs are submitted one at a time as the pipeline builds each packet, and completed by one Flush
+// per burst phase: the multi-buffer kernel keeps its lanes full across the whole burst and all
+// routes, and hashes each buffer while it is still in L1 from being built. The scalar kernel
+// computes on Submit.
 #pragma once
 
 #include <array>
@@ -43,8 +45,17 @@ class MacKernel {
  public:
   virtual ~MacKernel() = default;
   virtual std::string_view Name() const = 0;
-  // Computes every job. All jobs are complete when it returns.
-  virtual void Compute(std::span<const MacJob> jobs) = 0;
+  // Queues one job. Its output may be written now or by the next Flush(); its buffers must stay
+  // valid and unchanged until then.
+  virtual void Submit(const MacJob& job) = 0;
+  // Completes every submitted job.
+  virtual void Flush() = 0;
+
+  // Submits every job and flushes.
+  void Compute(std::span<const MacJob> jobs) {
+    for (const MacJob& j : jobs) Submit(j);
+    Flush();
+  }
 };
 
 // Full 20-byte HMAC with the scalar code (also the reference for kernel tests).
