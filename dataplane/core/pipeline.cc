@@ -56,7 +56,10 @@ void StreamRt::Install(const StreamEntry& e) {
   replay.ResetWithRoc(e.initial_roc);
   key = e.mac_key;
   packets = 0;
-  lifetime_limit = e.kind == StreamKind::kSrtp ? kMaxSrtpIndex + 1 : kMaxSrtcpIndex + 1;
+  const bool srtp = e.kind == StreamKind::kSrtp;
+  lifetime_limit = srtp ? kMaxSrtpIndex + 1 : kMaxSrtcpIndex + 1;
+  lifetime_warn_at = lifetime_limit - (srtp ? kSrtpLifetimeWarnMargin : kSrtcpLifetimeWarnMargin);
+  key_id = e.key_id;
   key_epoch = e.key_epoch;
 }
 
@@ -93,8 +96,9 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, InMeta& m, MacJ
     if (e == nullptr) return Drop::kUnknownStream;
     RtpView v;
     if (Drop d = ParseRtp(bytes, e->tag_len, v); d != Drop::kNone) return d;
+    if (e->rt_slot >= w.stream_slots()) return Drop::kNoStreamState;
     StreamRt& rt = w.stream(e->rt_slot);
-    if (rt.key_epoch != e->key_epoch) rt.Install(*e);
+    if (!rt.Holds(*e)) rt.Install(*e);
     if (rt.packets >= rt.lifetime_limit) return Drop::kKeyExhausted;
     const uint64_t index = rt.replay.EstimateSrtpIndex(v.seq);
     if (index == kIndexOutOfRange) {
@@ -124,8 +128,9 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, InMeta& m, MacJ
     if (e == nullptr) return Drop::kUnknownStream;
     RtcpView v;
     if (Drop d = ParseRtcp(bytes, 4 + e->tag_len, v); d != Drop::kNone) return d;
+    if (e->rt_slot >= w.stream_slots()) return Drop::kNoStreamState;
     StreamRt& rt = w.stream(e->rt_slot);
-    if (rt.key_epoch != e->key_epoch) rt.Install(*e);
+    if (!rt.Holds(*e)) rt.Install(*e);
     if (rt.packets >= rt.lifetime_limit) return Drop::kKeyExhausted;
     const uint16_t auth_end = static_cast<uint16_t>(p.len - e->tag_len);
     // E flag | 31-bit SRTCP index, the last word of the authenticated portion.
@@ -167,7 +172,7 @@ Drop Commit(PacketRef& p, InMeta& m, WorkerCounters& c) {
   }
   rt.replay.Update(m.index);
   ++rt.packets;
-  if (rt.packets + kKeyLifetimeWarnMargin >= rt.lifetime_limit) c.key_lifetime_warnings.Add();
+  if (rt.packets >= rt.lifetime_warn_at) c.key_lifetime_warnings.Add();
   rt.accepted.store(rt.accepted.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (e.trailing != TrailingByte::kNone) {
     const uint8_t b = p.data[m.auth_end - 1];
@@ -188,13 +193,15 @@ Drop Commit(PacketRef& p, InMeta& m, WorkerCounters& c) {
 
 BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketRef> pkts,
                          std::span<OutPacket> out) {
-  assert(pkts.size() <= w.max_burst_);
-  assert(out.size() <= w.max_outputs_);
   WorkerState::Scratch& sc = *w.scratch_;
   WorkerCounters& c = w.counters_;
   const size_t n = std::min<size_t>(pkts.size(), w.max_burst_);
   const size_t out_cap = std::min<size_t>(out.size(), w.max_outputs_);
-  c.rx_packets.Add(n);
+  c.rx_packets.Add(pkts.size());
+  for (size_t i = n; i < pkts.size(); ++i) {
+    pkts[i].drop = Drop::kBurstOverflow;
+    CountDrop(c, Drop::kBurstOverflow);
+  }
 
   // 1. Classify, check and submit every packet's verification MAC while its bytes are in cache.
   // 2. One flush for the whole burst (multi-buffer lanes stay full).
@@ -318,7 +325,7 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
       sc.reorder[bad++] = pkts[i];
     }
   }
-  std::copy_n(sc.reorder.begin(), n, pkts.begin());
+  std::copy_n(sc.reorder.begin(), n, pkts.begin());  // the overflow, if any, stays at the tail
   return BurstResult{accepted, static_cast<uint16_t>(slot)};
 }
 

@@ -47,6 +47,10 @@ absl::StatusOr<Snapshot> Snapshot::Build(std::span<const StreamConfig> configs) 
           "rt_slot %d is used by two streams (the second is %s SSRC 0x%08x on port %d)", c.rt_slot,
           kind, c.ssrc, c.local_port));
     }
+    if (c.rt_slot == ~uint32_t{0}) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s stream SSRC 0x%08x: rt_slot 0xffffffff is out of range", kind, c.ssrc));
+    }
     if (c.key_epoch == 0) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s stream SSRC 0x%08x: key_epoch 0 is reserved for 'no key installed'", kind, c.ssrc));
@@ -62,6 +66,10 @@ absl::StatusOr<Snapshot> Snapshot::Build(std::span<const StreamConfig> configs) 
 
     StreamEntry e;
     e.mac_key = HmacSha1Key::FromKey(keys->auth);
+    // Not a secret: SHA-1 chaining values of the padded key do not reveal it, and the id is only
+    // compared for equality.
+    e.key_id = (uint64_t{e.mac_key.inner[0]} << 32 | e.mac_key.inner[1]) ^
+               (uint64_t{e.mac_key.outer[0]} << 16) ^ key;
     OPENSSL_cleanse(&*keys, sizeof(*keys));
     e.rt_slot = c.rt_slot;
     e.key_epoch = c.key_epoch;

@@ -256,3 +256,69 @@ TEST(KeyChangeTest, NewSnapshotKeyResetsStreamState) {
 
 }  // namespace
 }  // namespace mpswitch::dataplane
+
+namespace mpswitch::dataplane {
+namespace {
+
+// A state slot handed to another stream (same epoch number, different key) must not carry the
+// previous stream's key, replay window or ROC over.
+TEST(SlotReuseTest, AnotherStreamInTheSameSlotStartsClean) {
+  SenderSpec a;
+  a.ssrc = 0xA;
+  a.first_seq = 60000;
+  a.routes = {{1, std::nullopt}};
+  PipelineHarness h({a}, MakeScalarMacKernel());
+  ASSERT_EQ(h.Run({h.Next(0, 50)}).result.accepted, 1);
+  const StreamRt& rt = h.worker().stream(0);
+  EXPECT_EQ(rt.replay.highest(), 60000u);
+
+  StreamConfig b;
+  b.local_port = a.port;
+  b.ssrc = 0xB;
+  b.master.key[3] = 9;
+  b.rt_slot = 0;  // the slot A used
+  b.key_epoch = 1;  // the epoch A had
+  b.routes = a.routes;
+  auto snap = Snapshot::Build({&b, 1});
+  ASSERT_TRUE(snap.ok());
+  // A packet of A's stream now finds no stream; B's first packet installs B's key afresh.
+  h.ReplaceSnapshot(std::make_unique<Snapshot>(std::move(*snap)));
+  EXPECT_EQ(h.Run({h.Next(0, 50)}).drops[0], Drop::kUnknownStream);
+  oracle::RtpSpec r;
+  r.ssrc = 0xB;
+  r.seq = 7;
+  r.payload = std::vector<uint8_t>(40, 1);
+  auto pkt = oracle::BuildRtp(r);
+  auto tx = oracle::LibsrtpSession::Sender(b.master, SrtpProfile::kAesCm128HmacSha1_80, 0xB);
+  ASSERT_EQ(tx->Protect(pkt), srtp_err_status_ok);
+  auto run = h.Run({pkt});
+  EXPECT_EQ(run.drops[0], Drop::kNone) << DropName(run.drops[0]);
+  EXPECT_EQ(rt.replay.highest(), 7u);
+}
+
+TEST(WorkerLimitsTest, BurstOverflowAndMissingSlotAreCounted) {
+  SenderSpec s;
+  s.ssrc = 0xC;
+  s.routes = {{1, std::nullopt}};
+  PipelineHarness h({s}, MakeScalarMacKernel());
+  // A worker sized for no streams at all.
+  WorkerState tiny(0, MakeScalarMacKernel(), /*max_burst=*/2, /*max_outputs=*/8);
+  std::vector<std::vector<uint8_t>> in = {h.Next(0, 10), h.Next(0, 10), h.Next(0, 10)};
+  std::vector<PacketRef> refs;
+  for (auto& p : in) {
+    refs.push_back({p.data(), static_cast<uint16_t>(p.size()), static_cast<uint16_t>(p.size()), s.port});
+  }
+  std::vector<uint8_t> store(8 * 256);
+  std::vector<OutPacket> outs(8);
+  for (int i = 0; i < 8; ++i) outs[i] = {store.data() + 256 * i, 256};
+  auto r = ProcessBurst(h.snapshot(), tiny, refs, outs);
+  EXPECT_EQ(r.accepted, 0);
+  EXPECT_EQ(refs[0].drop, Drop::kNoStreamState);
+  EXPECT_EQ(refs[1].drop, Drop::kNoStreamState);
+  EXPECT_EQ(refs[2].drop, Drop::kBurstOverflow);
+  EXPECT_EQ(tiny.counters().rx_packets.Get(), 3u);
+  EXPECT_EQ(tiny.counters().drops[static_cast<size_t>(Drop::kBurstOverflow)].Get(), 1u);
+}
+
+}  // namespace
+}  // namespace mpswitch::dataplane

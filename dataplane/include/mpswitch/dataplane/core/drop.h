@@ -19,6 +19,7 @@ enum class Drop : uint8_t {
   kRtcpLengthPastEnd,
   kNotMedia,
   kUnknownStream,
+  kNoStreamState,
   kAuthFailed,
   kReplayDuplicate,
   kReplayTooOld,
@@ -27,6 +28,7 @@ enum class Drop : uint8_t {
   kMissingCsrc,
   kNoOutputBuffer,
   kOutputTooSmall,
+  kBurstOverflow,
   kCount,
 };
 
@@ -47,6 +49,7 @@ inline constexpr std::array<DropInfo, kDropCount> kDropInfo = {{
     {"rtcp_length_past_end", "first RTCP packet's length field points past the SRTCP payload"},
     {"not_media", "not RTP/RTCP version 2 by its first bytes (DTLS, STUN, ... belong to control)"},
     {"unknown_stream", "no stream for this local port and SSRC in the current snapshot"},
+    {"no_stream_state", "stream's state slot is beyond what this worker was sized for"},
     {"auth_failed", "authentication tag does not verify with the sender's key"},
     {"replay_duplicate", "packet index already received (replay window)"},
     {"replay_too_old", "packet index is older than the replay window"},
@@ -55,6 +58,7 @@ inline constexpr std::array<DropInfo, kDropCount> kDropInfo = {{
     {"missing_csrc", "a route rewrites the MUX-CSRC but the packet has no CSRC"},
     {"no_output_buffer", "more outputs in this burst than output buffers offered (one per route)"},
     {"output_too_small", "output buffer capacity is smaller than the re-tagged packet"},
+    {"burst_overflow", "burst longer than the worker's maximum; the excess was not processed"},
 }};
 
 constexpr std::string_view DropName(Drop d) { return kDropInfo[static_cast<size_t>(d)].name; }

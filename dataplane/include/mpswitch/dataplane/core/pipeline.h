@@ -69,13 +69,14 @@ struct WorkerCounters {
   Counter outputs;           // output copies written
   Counter tags_computed;     // output MACs computed (copies sharing a tag are not counted)
   Counter verify_macs;       // input MACs computed
-  Counter key_lifetime_warnings;  // accepted packets with less than kKeyLifetimeWarnMargin left
+  Counter key_lifetime_warnings;  // accepted packets within the warning margin of the key limit
   Counter drops[kDropCount];
 };
 
 // A key has this many packets left when the worker starts counting lifetime warnings, so control
-// can re-key well before the hard limit.
-inline constexpr uint64_t kKeyLifetimeWarnMargin = uint64_t{1} << 32;
+// can re-key well before the hard limit: 2^32 of SRTP's 2^48, 2^27 of SRTCP's 2^31.
+inline constexpr uint64_t kSrtpLifetimeWarnMargin = uint64_t{1} << 32;
+inline constexpr uint64_t kSrtcpLifetimeWarnMargin = uint64_t{1} << 27;
 
 // Mutable state of one input stream, owned by one worker.
 struct alignas(64) StreamRt {
@@ -83,6 +84,8 @@ struct alignas(64) StreamRt {
   HmacSha1Key key;           // the key in force (from the snapshot, or learned by EKT)
   uint64_t packets = 0;      // accepted under the current key (key lifetime)
   uint64_t lifetime_limit = 0;
+  uint64_t lifetime_warn_at = 0;
+  uint64_t key_id = 0;       // StreamEntry::key_id of the installed key
   uint32_t key_epoch = 0;    // 0 = never installed
   // Reported to control (relaxed; one writer). Control samples these to pick speakers and to time
   // video switches; it never needs a per-packet message.
@@ -94,6 +97,9 @@ struct alignas(64) StreamRt {
 
   // Installs the snapshot's key and forgets replay state and the packet count.
   void Install(const StreamEntry& e);
+  // Whether this state belongs to `e`'s key. A slot reused by another stream, or re-keyed, has a
+  // different key id or epoch, so it never inherits the previous key, window or ROC.
+  bool Holds(const StreamEntry& e) const { return key_epoch == e.key_epoch && key_id == e.key_id; }
 };
 static_assert(sizeof(StreamRt) + sizeof(StreamEntry) <= 512, "hot state per input stream");
 static_assert(sizeof(RouteGroup) + sizeof(Destination) <= 256, "hot state per output route");
@@ -128,9 +134,9 @@ class WorkerState {
   WorkerCounters counters_;
 };
 
-// Processes one burst. Preconditions: pkts.size() <= w.max_burst(), out.size() <= w.max_outputs(),
-// every stream of `snap` has rt_slot < w.stream_slots(). Outputs beyond out.size() are dropped and
-// counted as kNoOutputBuffer.
+// Processes one burst of at most w.max_burst() packets (any excess is dropped as kBurstOverflow)
+// into at most w.max_outputs() output buffers. Outputs beyond out.size() are dropped and counted
+// as kNoOutputBuffer; a stream whose rt_slot is not below w.stream_slots() as kNoStreamState.
 BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketRef> pkts,
                          std::span<OutPacket> out);
 

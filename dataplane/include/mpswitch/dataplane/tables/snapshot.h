@@ -52,6 +52,7 @@ struct Destination {
 // Hot, read-only record of one input stream.
 struct alignas(64) StreamEntry {
   HmacSha1Key mac_key;       // session auth key of the sender, as HMAC states
+  uint64_t key_id = 0;       // fingerprint of (port, SSRC, kind, key): tells a reused slot apart
   uint32_t rt_slot = 0;      // index of this stream's mutable state in WorkerState
   uint32_t key_epoch = 0;    // new value = new key: the worker resets replay state and ROC
   uint32_t initial_roc = 0;  // sender's ROC when the key was installed (signalled or learned)
@@ -117,7 +118,7 @@ class Snapshot {
   uint32_t slot_bound() const { return slot_bound_; }
 
   // Compiles configuration into a snapshot: derives keys, groups routes with identical rewrites.
-  // Fails with InvalidArgument on duplicate (port, SSRC, kind) or duplicate rt_slot.
+  // Fails with InvalidArgument on duplicate (port, SSRC, kind), duplicate or out-of-range rt_slot.
   static absl::StatusOr<Snapshot> Build(std::span<const StreamConfig> streams);
 
  private:
