@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "mpswitch/dataplane/core/packet.h"
+#include "mpswitch/ekt/ekt.h"
+#include "mpswitch/ekt/key_codec.h"
 
 namespace mpswitch::dataplane {
 namespace {
@@ -22,15 +24,28 @@ struct InMeta {
   uint64_t index;      // SRTP packet index or SRTCP index
   uint16_t auth_end;   // end of the authenticated portion = where the tag starts
   uint16_t rank;       // position among accepted packets after reordering
+  uint16_t carry_len;  // EKT bytes after the tag that outputs carry unchanged
   uint8_t csrc_count;
-  uint8_t saved[kRocLen];  // tag bytes overwritten by the staged ROC (SRTP)
+  bool tag_in_mac;     // in-tag EKT: the MAC covers the whole packet with the tag zeroed
+  bool learning;       // this packet announces a new key (`prov`), installed once it verifies
+  bool dual;           // `mac2` was computed with the new key of packet `dual_from` of this burst
+  uint16_t dual_from;
+  uint8_t saved[kMaxTagLen];  // input bytes staging overwrote (the tag), restored after verifying
   alignas(16) uint8_t mac[kMacOutLen];
+  alignas(16) uint8_t mac2[kMacOutLen];
+  // What a learning packet announces.
+  HmacSha1Key prov;
+  const uint8_t* emk;
+  uint8_t emk_len;
+  uint16_t isn;
+  uint16_t epoch;
 };
 
 // Per output MAC: where its tag goes and which further slots get copies of the finished packet.
 struct OutMeta {
   uint16_t slot;
   uint16_t tag_at;
+  uint16_t len;
   uint16_t dup_count;  // slots slot+1 .. slot+dup_count
   uint8_t tag_len;
   alignas(16) uint8_t mac[kMacOutLen];
@@ -74,6 +89,18 @@ WorkerState::WorkerState(uint32_t stream_slots, std::unique_ptr<MacKernel> kerne
   scratch_->in.resize(max_burst);
   scratch_->out.resize(max_outputs);
   scratch_->reorder.resize(max_burst);
+  // Per-worker OpenSSL context for deriving keys announced by EKT fields. Failure here means
+  // OpenSSL itself is unusable; learning then fails closed (ekt_unwrap_failed).
+  if (auto d = AuthKeyDeriver::Create(); d.ok()) deriver_ = std::make_unique<AuthKeyDeriver>(std::move(*d));
+}
+
+const ekt::KeyWrapper* WorkerState::WrapperFor(const EktGroupEntry& g) {
+  if (auto it = wrappers_.find(g.id); it != wrappers_.end()) return &it->second;
+  // Bounded: a worker never holds more wrappers than a few snapshots' worth of groups.
+  if (wrappers_.size() >= 4096) wrappers_.clear();
+  auto kw = ekt::KeyWrapper::Create({g.kek.data(), g.kek_len});
+  if (!kw.ok()) return nullptr;
+  return &wrappers_.emplace(g.id, std::move(*kw)).first->second;
 }
 
 WorkerState::~WorkerState() {
@@ -84,7 +111,9 @@ namespace {
 
 // Classifies one packet, checks it against its stream's state and stages its verification MAC.
 // Touches nothing but `m` and the staged bytes of the packet (restored after verification).
-Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, InMeta& m, MacJob& job) {
+Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, InMeta* w_in,
+             MacJob& job, MacJob& job2) {
+  InMeta& m = w_in[pos];
   if (p.len > kMaxPacketSize) return Drop::kOversize;
   const std::span<const uint8_t> bytes(p.data, p.len);
   const PacketClass cls = Demultiplex(bytes);
@@ -92,15 +121,121 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, InMeta& m, MacJ
 
   if (cls == PacketClass::kRtp) {
     if (p.len < kRtpFixedHeader) return Drop::kTooShort;
-    const StreamEntry* e = snap.Find(p.local_port, LoadBe32(p.data + 8), StreamKind::kSrtp);
+    const uint32_t ssrc = LoadBe32(p.data + 8);
+    const StreamEntry* e = snap.Find(p.local_port, ssrc, StreamKind::kSrtp);
     if (e == nullptr) return Drop::kUnknownStream;
-    RtpView v;
-    if (Drop d = ParseRtp(bytes, e->tag_len, v); d != Drop::kNone) return d;
     if (e->rt_slot >= w.stream_slots()) return Drop::kNoStreamState;
     StreamRt& rt = w.stream(e->rt_slot);
     if (!rt.Holds(*e)) rt.Install(*e);
+    m.rt = &rt;
+    m.entry = e;
+    m.learning = false;
+    m.dual = false;
+    m.tag_in_mac = false;
+    m.carry_len = 0;
+
+    // Where the tag and any EKT field sit; what the field announces.
+    size_t trailer_len = e->tag_len;
+    bool announces = false;       // a long / full EKT field
+    uint16_t spi = 0;
+    uint32_t field_roc = 0;
+    std::span<const uint8_t> ct;  // EMK or EKTCiphertext
+    if (e->trailer == TrailerFormat::kEktInTag) {
+      ekt::InTagView t;
+      auto emk_len = [&](uint16_t s) -> size_t {
+        const EktGroupEntry* g = snap.FindGroup(s);
+        return g && g->format == ekt::EktFormat::kInTag ? ekt::InTagEmkLen(g->cipher) : 0;
+      };
+      switch (ekt::ParseInTag(bytes, e->tag_len, kRtpFixedHeader, emk_len, t)) {
+        case ekt::ParseError::kNone: break;
+        case ekt::ParseError::kTooShort: return Drop::kTooShort;
+        case ekt::ParseError::kUnknownSpi: return Drop::kEktUnknownSpi;
+        case ekt::ParseError::kMalformed: return Drop::kEktMalformed;
+      }
+      if (p.capacity < p.len + kRocLen) return Drop::kNoTailroom;
+      trailer_len = t.trailer_len;
+      m.tag_in_mac = true;
+      m.carry_len = static_cast<uint16_t>(t.trailer_len - e->tag_len);
+      announces = t.long_form;
+      spi = t.spi;
+      field_roc = t.roc;
+      ct = t.emk;
+      m.isn = t.isn;
+      m.epoch = 0;
+    } else if (e->trailer == TrailerFormat::kEktRfc8870) {
+      ekt::Rfc8870View f;
+      switch (ekt::ParseRfc8870(bytes, kRtpFixedHeader + e->tag_len, f)) {
+        case ekt::ParseError::kNone: break;
+        case ekt::ParseError::kTooShort: return Drop::kTooShort;
+        case ekt::ParseError::kUnknownSpi: return Drop::kEktUnknownSpi;
+        case ekt::ParseError::kMalformed: return Drop::kEktMalformed;
+      }
+      trailer_len = e->tag_len + f.field_len;
+      // RFC 8870 §4.1: a field of unknown type is dropped and the packet kept.
+      const bool known = f.type == ekt::kRfc8870TypeShort || f.type == ekt::kRfc8870TypeFull;
+      m.carry_len = known ? f.field_len : 0;
+      announces = f.type == ekt::kRfc8870TypeFull;
+      spi = f.spi;
+      ct = f.ciphertext;
+      m.isn = 0;
+      m.epoch = f.epoch;
+    }
+
+    RtpView v;
+    if (Drop d = ParseRtp(bytes, trailer_len, v); d != Drop::kNone) return d;
+    const uint16_t auth_end = static_cast<uint16_t>(p.len - trailer_len);
+    if (e->trailing != TrailingByte::kNone && auth_end <= v.header_len) return Drop::kNoTrailingByte;
+    if (e->needs_csrc && v.csrc_count == 0) return Drop::kMissingCsrc;
+
+    // A key is new when the stream has none or the field's encrypted key differs from the one
+    // installed; an unchanged EMK costs one compare.
+    const bool ekt_stream = e->trailer != TrailerFormat::kPlain;
+    const bool new_key = announces && (rt.emk_len == 0 || rt.emk_len != ct.size() ||
+                                       std::memcmp(rt.emk.data(), ct.data(), ct.size()) != 0);
+    MasterKey master;
+    if (new_key) {
+      const EktGroupEntry* g = snap.FindGroup(spi);
+      const ekt::EktFormat want = e->trailer == TrailerFormat::kEktInTag ? ekt::EktFormat::kInTag
+                                                                          : ekt::EktFormat::kRfc8870;
+      if (g == nullptr || g->format != want || ct.size() > rt.emk.size()) return Drop::kEktUnknownSpi;
+      const ekt::KeyWrapper* kw = w.WrapperFor(*g);
+      if (kw == nullptr) return Drop::kEktUnwrapFailed;
+      w.counters().ekt_unwraps.Add();
+      ekt::MasterKeyBytes key;
+      bool ok;
+      if (want == ekt::EktFormat::kInTag) {
+        ok = ekt::DecryptInTagEmk(*kw, g->cipher, ct, key);
+      } else {
+        ok = ekt::DecryptRfc8870(*kw, ct, ssrc, key, field_roc);
+      }
+      if (!ok) return Drop::kEktUnwrapFailed;
+      if (want == ekt::EktFormat::kRfc8870 && rt.emk_len != 0 &&
+          static_cast<int16_t>(m.epoch - rt.ekt_epoch) <= 0) {
+        OPENSSL_cleanse(key.data(), key.size());
+        return Drop::kEktEpochRollback;
+      }
+      std::copy(key.begin(), key.end(), master.key.begin());
+      master.salt = g->salt;
+      OPENSSL_cleanse(key.data(), key.size());
+      std::array<uint8_t, kSessionAuthKeyLen> auth;
+      const bool derived = w.has_deriver() && w.deriver().Derive(master, KeyUse::kSrtp, auth);
+      OPENSSL_cleanse(master.key.data(), master.key.size());
+      if (!derived) return Drop::kEktUnwrapFailed;
+      m.prov = HmacSha1Key::FromKey(auth);
+      OPENSSL_cleanse(auth.data(), auth.size());
+      m.learning = true;
+      m.emk = ct.data();
+      m.emk_len = static_cast<uint8_t>(ct.size());
+    } else if (ekt_stream && rt.emk_len == 0) {
+      return Drop::kEktNoKey;
+    }
+
     if (rt.packets >= rt.lifetime_limit) return Drop::kKeyExhausted;
-    const uint64_t index = rt.replay.EstimateSrtpIndex(v.seq);
+    // The sender's ROC from the field places the first packet of a stream; afterwards the
+    // estimate rules, so a field can never lower a known ROC.
+    const uint64_t index = (announces && !rt.replay.initialized())
+                               ? (uint64_t{field_roc} << 16) | v.seq
+                               : rt.replay.EstimateSrtpIndex(v.seq);
     if (index == kIndexOutOfRange) {
       // Below index 0, or past ROC 2^32-1: the latter means the key is used up.
       return rt.replay.roc() == 0xFFFFFFFF ? Drop::kKeyExhausted : Drop::kReplayTooOld;
@@ -110,15 +245,38 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, InMeta& m, MacJ
       case ReplayVerdict::kDuplicate: return Drop::kReplayDuplicate;
       case ReplayVerdict::kTooOld: return Drop::kReplayTooOld;
     }
-    const uint16_t auth_end = static_cast<uint16_t>(p.len - e->tag_len);
-    if (e->trailing != TrailingByte::kNone && auth_end <= v.header_len) return Drop::kNoTrailingByte;
-    if (e->needs_csrc && v.csrc_count == 0) return Drop::kMissingCsrc;
-    m = InMeta{&rt, e, index, auth_end, 0, v.csrc_count, {}, {}};
-    // HMAC input is authenticated portion || ROC. Stage the ROC where the tag starts (the tag is
-    // at least 4 bytes) so every kernel sees one contiguous buffer; restored after verification.
-    std::memcpy(m.saved, p.data + auth_end, kRocLen);
-    StoreBe32(p.data + auth_end, static_cast<uint32_t>(index >> 16));
-    job = MacJob{p.data, static_cast<uint32_t>(auth_end + kRocLen), &rt.key, m.mac};
+    const HmacSha1Key* key = &rt.key;
+    if (m.learning) {
+      key = &m.prov;
+      rt.pending_burst = w.burst_serial();
+      rt.pending_pos = pos;
+    } else if (rt.has_prev && index < rt.key_start_index) {
+      key = &rt.prev_key;  // sent before the key change, arriving late
+    }
+    m.index = index;
+    m.auth_end = auth_end;
+    m.csrc_count = v.csrc_count;
+    // Stage the MAC input as one contiguous buffer for every kernel: plain and RFC 8870 hash the
+    // authenticated portion || ROC, so the ROC goes where the tag starts (a tag is at least 4
+    // bytes); in-tag hashes the whole packet with the tag zeroed || ROC, so the ROC goes after the
+    // end (the tailroom checked above). Restored after verification.
+    std::memcpy(m.saved, p.data + auth_end, e->tag_len);
+    uint32_t mac_len;
+    if (m.tag_in_mac) {
+      std::memset(p.data + auth_end, 0, e->tag_len);
+      StoreBe32(p.data + p.len, static_cast<uint32_t>(index >> 16));
+      mac_len = p.len + kRocLen;
+    } else {
+      StoreBe32(p.data + auth_end, static_cast<uint32_t>(index >> 16));
+      mac_len = auth_end + kRocLen;
+    }
+    job = MacJob{p.data, mac_len, key, m.mac};
+    // A new key announced earlier in this burst may already protect this packet: also try it.
+    if (!m.learning && rt.pending_burst == w.burst_serial()) {
+      m.dual = true;
+      m.dual_from = rt.pending_pos;
+      job2 = MacJob{p.data, mac_len, &w_in[rt.pending_pos].prov, m.mac2};
+    }
     return Drop::kNone;
   }
 
@@ -140,7 +298,15 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, InMeta& m, MacJ
       case ReplayVerdict::kDuplicate: return Drop::kReplayDuplicate;
       case ReplayVerdict::kTooOld: return Drop::kReplayTooOld;
     }
-    m = InMeta{&rt, e, index, auth_end, 0, 0, {}, {}};
+    m.rt = &rt;
+    m.entry = e;
+    m.index = index;
+    m.auth_end = auth_end;
+    m.carry_len = 0;
+    m.csrc_count = 0;
+    m.tag_in_mac = false;
+    m.learning = false;
+    m.dual = false;
     job = MacJob{p.data, auth_end, &rt.key, m.mac};
     return Drop::kNone;
   }
@@ -149,26 +315,58 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, InMeta& m, MacJ
 
 // Compares the computed MAC with the received tag, restores staged bytes, and on success commits
 // the packet to its stream's replay window and reports its trailing byte.
-Drop Commit(PacketRef& p, InMeta& m, WorkerCounters& c) {
+// Installs the key a verified EKT field announced (`src` describes it; `index` is the packet that
+// proved it).
+void InstallLearned(StreamRt& rt, const InMeta& src, uint64_t index, WorkerCounters& c) {
+  if (rt.emk_len == src.emk_len && std::memcmp(rt.emk.data(), src.emk, src.emk_len) == 0) return;
+  if (rt.emk_len != 0) {
+    rt.prev_key = rt.key;
+    rt.has_prev = true;
+  }
+  rt.key = src.prov;
+  // In-tag ISN: the first sequence number under the new key (0: in use since before). Its index
+  // is the one at or below this packet's with that SEQ.
+  uint64_t start = index;
+  if (src.tag_in_mac && src.isn != 0) {
+    start = (index & ~uint64_t{0xffff}) | src.isn;
+    if (start > index) start = start >= 0x10000 ? start - 0x10000 : 0;
+  } else if (src.tag_in_mac) {
+    start = 0;
+  }
+  rt.key_start_index = start;
+  std::memcpy(rt.emk.data(), src.emk, src.emk_len);
+  rt.emk_len = src.emk_len;
+  rt.ekt_epoch = src.epoch;
+  rt.packets = 0;  // a new key starts a new lifetime
+  c.ekt_keys_learned.Add();
+}
+
+Drop Commit(PacketRef& p, InMeta& m, InMeta* w_in, WorkerCounters& c) {
   const StreamEntry& e = *m.entry;
   StreamRt& rt = *m.rt;
-  bool ok;
+  const uint8_t* tag;
   if (e.kind == StreamKind::kSrtp) {
-    uint8_t tag[kMaxTagLen];
-    std::memcpy(tag, m.saved, kRocLen);
-    std::memcpy(tag + kRocLen, p.data + m.auth_end + kRocLen, e.tag_len - kRocLen);
-    std::memcpy(p.data + m.auth_end, m.saved, kRocLen);
-    ok = SameTag(m.mac, tag, e.tag_len);
+    // Restore what staging overwrote; the saved bytes are the received tag.
+    std::memcpy(p.data + m.auth_end, m.saved, e.tag_len);
+    tag = m.saved;
   } else {
-    ok = SameTag(m.mac, p.data + m.auth_end, e.tag_len);
+    tag = p.data + m.auth_end;
   }
-  if (!ok) return Drop::kAuthFailed;
+  const bool ok1 = SameTag(m.mac, tag, e.tag_len);
+  const bool ok2 = m.dual && SameTag(m.mac2, tag, e.tag_len);
+  if (!ok1 && !ok2) return m.learning ? Drop::kEktKeyUnverified : Drop::kAuthFailed;
   // An earlier packet of the same burst may have taken this index (a duplicate within the burst)
   // or moved the window past it.
   switch (rt.replay.Check(m.index)) {
     case ReplayVerdict::kNew: break;
     case ReplayVerdict::kDuplicate: return Drop::kReplayDuplicate;
     case ReplayVerdict::kTooOld: return Drop::kReplayTooOld;
+  }
+  // Verified: a key this packet (or an earlier one in the burst) announced is now proven.
+  if (m.learning) {
+    InstallLearned(rt, m, m.index, c);
+  } else if (ok2 && !ok1) {
+    InstallLearned(rt, w_in[m.dual_from], m.index, c);
   }
   rt.replay.Update(m.index);
   ++rt.packets;
@@ -198,6 +396,7 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
   const size_t n = std::min<size_t>(pkts.size(), w.max_burst_);
   const size_t out_cap = std::min<size_t>(out.size(), w.max_outputs_);
   c.rx_packets.Add(pkts.size());
+  ++w.burst_serial_;
   for (size_t i = n; i < pkts.size(); ++i) {
     pkts[i].drop = Drop::kBurstOverflow;
     CountDrop(c, Drop::kBurstOverflow);
@@ -209,11 +408,15 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
   size_t njobs = 0;
   for (size_t i = 0; i < n; ++i) {
     PacketRef& p = pkts[i];
-    MacJob job;
-    p.drop = Prepare(snap, w, p, sc.in[i], job);
+    MacJob job, job2;
+    p.drop = Prepare(snap, w, p, static_cast<uint16_t>(i), sc.in.data(), job, job2);
     if (p.drop == Drop::kNone) {
       kernel.Submit(job);
       ++njobs;
+      if (sc.in[i].dual) {
+        kernel.Submit(job2);
+        ++njobs;
+      }
     }
   }
   kernel.Flush();
@@ -224,7 +427,7 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
   for (size_t i = 0; i < n; ++i) {
     PacketRef& p = pkts[i];
     if (p.drop != Drop::kNone) continue;
-    p.drop = Commit(p, sc.in[i], c);
+    p.drop = Commit(p, sc.in[i], sc.in.data(), c);
     if (p.drop == Drop::kNone) sc.in[i].rank = accepted++;
   }
 
@@ -252,11 +455,18 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
     const StreamEntry& e = *m.entry;
     const size_t strip = e.trailing != TrailingByte::kNone ? 1 : 0;
     const size_t out_auth = m.auth_end - strip;
+    const size_t tag_len = e.tag_len;
+    const size_t carry = m.carry_len;
+    const uint8_t* carry_src = p.data + m.auth_end + tag_len;
+    const size_t out_len = out_auth + tag_len + carry;
+    // In-tag stages the ROC after the end; the others where the tag starts (the tag is >= 4).
+    const size_t need = m.tag_in_mac ? out_len + kRocLen : std::max(out_len, out_auth + kRocLen);
+    const bool carries_all = m.auth_end + tag_len + carry == p.len;
     const uint32_t csrc_in = m.csrc_count ? LoadBe32(p.data + kRtpFixedHeader) : 0;
     for (const RouteGroup& g : snap.Groups(e)) {
       const auto dests = snap.Dests(g);
       const uint32_t csrc = g.rewrite_csrc ? ((csrc_in & g.csrc_and) | g.csrc_or) : csrc_in;
-      if (strip == 0 && csrc == csrc_in) {
+      if (strip == 0 && csrc == csrc_in && carries_all) {
         // Byte-identical to the verified input: forward its bytes and its (verified) tag.
         for (const Destination& d : dests) {
           OutPacket* o = take_slot(p.len);
@@ -268,7 +478,6 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
         }
         continue;
       }
-      const size_t need = out_auth + std::max<size_t>(e.tag_len, kRocLen);
       OutPacket* o = take_slot(need);
       if (o == nullptr) {
         // The same slot would refuse the group's other receivers too; count each of them.
@@ -277,18 +486,29 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
       }
       std::memcpy(o->data, p.data, out_auth);
       if (m.csrc_count) StoreBe32(o->data + kRtpFixedHeader, csrc);
-      StoreBe32(o->data + out_auth, static_cast<uint32_t>(m.index >> 16));
+      std::memcpy(o->data + out_auth + tag_len, carry_src, carry);  // EKT fields, unchanged
+      const uint32_t roc = static_cast<uint32_t>(m.index >> 16);
+      uint32_t mac_len;
+      if (m.tag_in_mac) {
+        std::memset(o->data + out_auth, 0, tag_len);
+        StoreBe32(o->data + out_len, roc);
+        mac_len = static_cast<uint32_t>(out_len + kRocLen);
+      } else {
+        StoreBe32(o->data + out_auth, roc);
+        mac_len = static_cast<uint32_t>(out_auth + kRocLen);
+      }
       o->egress = dests[0].egress;
       o->source = m.rank;
       OutMeta& om = sc.out[nout];
       om.slot = static_cast<uint16_t>(o - out.data());
       om.tag_at = static_cast<uint16_t>(out_auth);
-      om.tag_len = e.tag_len;
+      om.len = static_cast<uint16_t>(out_len);
+      om.tag_len = static_cast<uint8_t>(tag_len);
       om.dup_count = 0;
-      kernel.Submit(MacJob{o->data, static_cast<uint32_t>(out_auth + kRocLen), &m.rt->key, om.mac});
+      kernel.Submit(MacJob{o->data, mac_len, &m.rt->key, om.mac});
       ++nout;
       for (size_t k = 1; k < dests.size(); ++k) {
-        OutPacket* dup = take_slot(out_auth + e.tag_len);
+        OutPacket* dup = take_slot(out_len);
         if (dup == nullptr) continue;
         dup->egress = dests[k].egress;
         dup->source = m.rank;
@@ -306,7 +526,7 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
     const OutMeta& om = sc.out[j];
     OutPacket& o = out[om.slot];
     std::memcpy(o.data + om.tag_at, om.mac, om.tag_len);
-    o.len = static_cast<uint16_t>(om.tag_at + om.tag_len);
+    o.len = om.len;
     for (size_t k = 1; k <= om.dup_count; ++k) {
       std::memcpy(out[om.slot + k].data, o.data, o.len);
       out[om.slot + k].len = o.len;

@@ -47,6 +47,33 @@ absl::Status AesCmPrf(const MasterKey& master, uint8_t label, std::span<uint8_t>
   return absl::OkStatus();
 }
 
+void AuthKeyDeriver::CtxFree::operator()(void* c) const {
+  EVP_CIPHER_CTX_free(static_cast<EVP_CIPHER_CTX*>(c));
+}
+
+absl::StatusOr<AuthKeyDeriver> AuthKeyDeriver::Create() {
+  AuthKeyDeriver d;
+  d.ctx_.reset(EVP_CIPHER_CTX_new());
+  if (!d.ctx_ || Aes128Ctr() == nullptr) {
+    return absl::InternalError("cannot set up AES-128-CTR in OpenSSL for key derivation");
+  }
+  return d;
+}
+
+bool AuthKeyDeriver::Derive(const MasterKey& master, KeyUse use,
+                            std::array<uint8_t, kSessionAuthKeyLen>& auth) {
+  uint8_t iv[16] = {};
+  std::memcpy(iv, master.salt.data(), kMasterSaltLen);
+  iv[7] ^= use == KeyUse::kSrtp ? 1 : 4;
+  auto* ctx = static_cast<EVP_CIPHER_CTX*>(ctx_.get());
+  auth.fill(0);
+  int n = 0;
+  const bool ok = EVP_EncryptInit_ex2(ctx, Aes128Ctr(), master.key.data(), iv, nullptr) == 1 &&
+                  EVP_EncryptUpdate(ctx, auth.data(), &n, auth.data(), kSessionAuthKeyLen) == 1;
+  OPENSSL_cleanse(iv, sizeof(iv));
+  return ok;
+}
+
 absl::StatusOr<SessionKeys> DeriveSessionKeys(const MasterKey& master, KeyUse use) {
   const uint8_t base = use == KeyUse::kSrtp ? 0 : 3;
   SessionKeys k;

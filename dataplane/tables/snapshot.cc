@@ -1,6 +1,9 @@
 #include "mpswitch/dataplane/tables/snapshot.h"
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include <cstring>
 
 #include <algorithm>
 
@@ -31,8 +34,31 @@ Rewrite Compile(const std::optional<CsrcRewrite>& r) {
 
 }  // namespace
 
-absl::StatusOr<Snapshot> Snapshot::Build(std::span<const StreamConfig> configs) {
+absl::StatusOr<Snapshot> Snapshot::Build(std::span<const StreamConfig> configs,
+                                         std::span<const ekt::GroupParams> ekt_groups) {
   Snapshot s;
+  for (const ekt::GroupParams& g : ekt_groups) {
+    if (auto st = ekt::Validate(g); !st.ok()) return st;
+    if (!s.group_index_.emplace(g.spi, static_cast<uint32_t>(s.groups_ekt_.size())).second) {
+      return absl::InvalidArgumentError(absl::StrFormat("EKT SPI %d is configured twice", g.spi));
+    }
+    EktGroupEntry ge;
+    ge.spi = g.spi;
+    ge.cipher = g.cipher;
+    ge.format = g.format;
+    ge.kek_len = static_cast<uint8_t>(g.kek.size());
+    std::copy(g.kek.begin(), g.kek.end(), ge.kek.begin());
+    ge.salt = g.salt;
+    // Equal for equal (SPI, KEK) across snapshots; a one-way digest so the id says nothing of the KEK.
+    uint8_t digest[SHA256_DIGEST_LENGTH];
+    std::vector<uint8_t> in(g.kek.begin(), g.kek.end());
+    in.push_back(static_cast<uint8_t>(g.spi >> 8));
+    in.push_back(static_cast<uint8_t>(g.spi));
+    SHA256(in.data(), in.size(), digest);
+    std::memcpy(&ge.id, digest, sizeof(ge.id));
+    OPENSSL_cleanse(in.data(), in.size());
+    s.groups_ekt_.push_back(ge);
+  }
   s.streams_.reserve(configs.size());
   absl::flat_hash_set<uint32_t> slots;
   for (const StreamConfig& c : configs) {
@@ -60,24 +86,33 @@ absl::StatusOr<Snapshot> Snapshot::Build(std::span<const StreamConfig> configs) 
           absl::StrFormat("%s stream SSRC 0x%08x has %d routes; at most 65535", kind, c.ssrc,
                           c.routes.size()));
     }
-    auto keys = DeriveSessionKeys(
-        c.master, c.kind == StreamKind::kSrtp ? KeyUse::kSrtp : KeyUse::kSrtcp);
-    if (!keys.ok()) return keys.status();
-
+    if (c.trailer != TrailerFormat::kPlain && c.kind != StreamKind::kSrtp) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "SRTCP stream SSRC 0x%08x: EKT trailers are supported on SRTP streams only", c.ssrc));
+    }
     StreamEntry e;
-    e.mac_key = HmacSha1Key::FromKey(keys->auth);
-    // Not a secret: SHA-1 chaining values of the padded key do not reveal it, and the id is only
-    // compared for equality.
-    e.key_id = (uint64_t{e.mac_key.inner[0]} << 32 | e.mac_key.inner[1]) ^
-               (uint64_t{e.mac_key.outer[0]} << 16) ^ key;
-    OPENSSL_cleanse(&*keys, sizeof(*keys));
+    if (c.trailer == TrailerFormat::kPlain) {
+      auto keys = DeriveSessionKeys(
+          c.master, c.kind == StreamKind::kSrtp ? KeyUse::kSrtp : KeyUse::kSrtcp);
+      if (!keys.ok()) return keys.status();
+      e.mac_key = HmacSha1Key::FromKey(keys->auth);
+      OPENSSL_cleanse(&*keys, sizeof(*keys));
+      // Not a secret: SHA-1 chaining values of the padded key do not reveal it, and the id is
+      // only compared for equality.
+      e.key_id = (uint64_t{e.mac_key.inner[0]} << 32 | e.mac_key.inner[1]) ^
+                 (uint64_t{e.mac_key.outer[0]} << 16) ^ key;
+    } else {
+      // The key comes from the packets; the id only has to tell this stream from a slot's
+      // previous owner.
+      e.key_id = key ^ (uint64_t{static_cast<uint8_t>(c.trailer)} << 62);
+    }
     e.rt_slot = c.rt_slot;
     e.key_epoch = c.key_epoch;
     e.initial_roc = c.initial_roc;
     e.local_port = c.local_port;
     e.ssrc = c.ssrc;
     e.kind = c.kind;
-    e.trailer = TrailerFormat::kPlain;
+    e.trailer = c.trailer;
     e.tag_len = static_cast<uint8_t>(c.kind == StreamKind::kSrtp ? SrtpTagLen(c.profile)
                                                                  : kSrtcpTagLen);
     // RTCP carries neither the trailing byte nor a MUX-CSRC: its routes forward verified copies.

@@ -63,3 +63,24 @@ TEST(SrtpKdfTest, TagLengths) {
 
 }  // namespace
 }  // namespace mpswitch::dataplane
+
+namespace mpswitch::dataplane {
+namespace {
+
+TEST(AuthKeyDeriverTest, MatchesDeriveSessionKeys) {
+  auto d = AuthKeyDeriver::Create();
+  ASSERT_TRUE(d.ok());
+  MasterKey m;
+  for (int round = 0; round < 20; ++round) {
+    for (auto& b : m.key) b = static_cast<uint8_t>(b * 31 + round + 1);
+    for (auto& b : m.salt) b = static_cast<uint8_t>(b * 17 + round);
+    for (KeyUse use : {KeyUse::kSrtp, KeyUse::kSrtcp}) {
+      std::array<uint8_t, kSessionAuthKeyLen> auth;
+      ASSERT_TRUE(d->Derive(m, use, auth));
+      EXPECT_EQ(auth, DeriveSessionKeys(m, use)->auth);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mpswitch::dataplane

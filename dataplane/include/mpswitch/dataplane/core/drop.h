@@ -29,6 +29,13 @@ enum class Drop : uint8_t {
   kNoOutputBuffer,
   kOutputTooSmall,
   kBurstOverflow,
+  kNoTailroom,
+  kEktMalformed,
+  kEktUnknownSpi,
+  kEktUnwrapFailed,
+  kEktNoKey,
+  kEktEpochRollback,
+  kEktKeyUnverified,
   kCount,
 };
 
@@ -59,6 +66,13 @@ inline constexpr std::array<DropInfo, kDropCount> kDropInfo = {{
     {"no_output_buffer", "more outputs in this burst than output buffers offered (one per route)"},
     {"output_too_small", "output buffer capacity is smaller than the re-tagged packet"},
     {"burst_overflow", "burst longer than the worker's maximum; the excess was not processed"},
+    {"no_tailroom", "in-tag EKT packet without 4 bytes of buffer after it to stage the ROC"},
+    {"ekt_malformed", "EKT field with reserved bits set or an inconsistent length"},
+    {"ekt_unknown_spi", "EKT SPI names no group of this stream's format in the current snapshot"},
+    {"ekt_unwrap_failed", "encrypted master key fails its key-wrap integrity check or SSRC binding"},
+    {"ekt_no_key", "short EKT form before any key was learned for the stream"},
+    {"ekt_epoch_rollback", "RFC 8870 EKT epoch not newer than the installed key's"},
+    {"ekt_key_unverified", "key announced by the packet does not verify the packet's tag"},
 }};
 
 constexpr std::string_view DropName(Drop d) { return kDropInfo[static_cast<size_t>(d)].name; }

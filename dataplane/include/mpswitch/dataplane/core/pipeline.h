@@ -19,6 +19,8 @@
 #include "mpswitch/dataplane/core/drop.h"
 #include "mpswitch/dataplane/core/hmac_sha1.h"
 #include "mpswitch/dataplane/core/replay.h"
+#include "mpswitch/dataplane/core/srtp_keys.h"
+#include "mpswitch/ekt/keywrap.h"
 #include "mpswitch/dataplane/tables/snapshot.h"
 
 namespace mpswitch::dataplane {
@@ -70,6 +72,8 @@ struct WorkerCounters {
   Counter tags_computed;     // output MACs computed (copies sharing a tag are not counted)
   Counter verify_macs;       // input MACs computed
   Counter key_lifetime_warnings;  // accepted packets within the warning margin of the key limit
+  Counter ekt_keys_learned;  // sender keys installed from EKT fields after verification
+  Counter ekt_unwraps;       // EKT key decryptions attempted (new or unfamiliar EMKs)
   Counter drops[kDropCount];
 };
 
@@ -95,6 +99,16 @@ struct alignas(64) StreamRt {
   std::atomic<uint32_t> refresh_points{0};      // video: packets flagged IDR (1) or GDR (2)
   std::atomic<uint64_t> last_refresh_index{0};  // video: SRTP index of the latest of those
 
+  // EKT streams: the key in force came from a verified EKT field.
+  HmacSha1Key prev_key;          // the key before the last change, for packets before its ISN
+  uint64_t key_start_index = 0;  // first packet index protected by `key`
+  uint64_t pending_burst = 0;    // serial of the burst in which an unverified new key was seen
+  uint16_t pending_pos = 0;      // that packet's position in the burst
+  uint16_t ekt_epoch = 0;        // RFC 8870 epoch of the installed key
+  uint8_t emk_len = 0;           // 0 = no key learned yet
+  bool has_prev = false;
+  std::array<uint8_t, 40> emk{};  // the installed key's EMK / EKTCiphertext: unchanged = no work
+
   // Installs the snapshot's key and forgets replay state and the packet count.
   void Install(const StreamEntry& e);
   // Whether this state belongs to `e`'s key. A slot reused by another stream, or re-keyed, has a
@@ -117,6 +131,12 @@ class WorkerState {
   StreamRt& stream(uint32_t slot) { return streams_[slot]; }
   uint32_t stream_slots() const { return slots_; }
   MacKernel& kernel() { return *kernel_; }
+  // The worker's keyed wrapper for an EKT group; created on the group's first packet on this
+  // worker (the only allocation EKT makes, once per group key), nullptr if OpenSSL refuses.
+  const ekt::KeyWrapper* WrapperFor(const EktGroupEntry& g);
+  bool has_deriver() const { return deriver_ != nullptr; }
+  AuthKeyDeriver& deriver() { return *deriver_; }
+  uint64_t burst_serial() const { return burst_serial_; }
   uint16_t max_burst() const { return max_burst_; }
   uint16_t max_outputs() const { return max_outputs_; }
 
@@ -131,6 +151,9 @@ class WorkerState {
   uint16_t max_burst_;
   uint16_t max_outputs_;
   std::unique_ptr<Scratch> scratch_;
+  absl::flat_hash_map<uint64_t, ekt::KeyWrapper> wrappers_;
+  std::unique_ptr<AuthKeyDeriver> deriver_;
+  uint64_t burst_serial_ = 0;
   WorkerCounters counters_;
 };
 

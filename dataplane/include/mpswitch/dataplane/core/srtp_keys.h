@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -50,6 +51,25 @@ enum class KeyUse : uint8_t { kSrtp, kSrtcp };
 
 // Derives the session keys with key_derivation_rate 0. Fails only if OpenSSL fails.
 absl::StatusOr<SessionKeys> DeriveSessionKeys(const MasterKey& master, KeyUse use);
+
+// Derives session authentication keys with one pre-allocated OpenSSL context: no allocation per
+// call, so a worker can derive the key an EKT field announces while processing the packet. Not
+// thread-safe: one per worker.
+class AuthKeyDeriver {
+ public:
+  static absl::StatusOr<AuthKeyDeriver> Create();
+  AuthKeyDeriver(AuthKeyDeriver&&) = default;
+  AuthKeyDeriver& operator=(AuthKeyDeriver&&) = default;
+  // The session auth key (label 1 for SRTP, 4 for SRTCP) into `auth`. False if OpenSSL fails.
+  bool Derive(const MasterKey& master, KeyUse use, std::array<uint8_t, kSessionAuthKeyLen>& auth);
+
+ private:
+  struct CtxFree {
+    void operator()(void* c) const;
+  };
+  AuthKeyDeriver() = default;
+  std::unique_ptr<void, CtxFree> ctx_;  // EVP_CIPHER_CTX, kept out of this header
+};
 
 // The AES-CM PRF itself: `out.size()` bytes of keystream for `label` (exposed for the RFC 3711
 // appendix B.3 vectors).

@@ -15,14 +15,16 @@
 #include "absl/status/statusor.h"
 #include "mpswitch/dataplane/core/hmac_sha1.h"
 #include "mpswitch/dataplane/core/srtp_keys.h"
+#include "mpswitch/ekt/ekt.h"
 
 namespace mpswitch::dataplane {
 
 enum class StreamKind : uint8_t { kSrtp, kSrtcp };
 
 // How the end of a protected packet is laid out. Plain is RFC 3711 (the tag ends the packet); the
-// EKT formats (in-tag, RFC 8870) add bytes that the switch carries through unchanged.
-enum class TrailerFormat : uint8_t { kPlain };
+// EKT formats add bytes that the switch carries through unchanged: in-tag (the base tag covers
+// them, PROTOCOLS.md §4) and RFC 8870 (a field after the tag, not covered).
+enum class TrailerFormat : uint8_t { kPlain, kEktInTag, kEktRfc8870 };
 
 // The one unencrypted byte an endpoint appends after the payload (PROTOCOLS.md §2), negotiated per
 // stream with TIP MEDIAOPTS. The switch reads it, reports it to control and strips it.
@@ -80,13 +82,25 @@ struct RouteConfig {
   std::optional<CsrcRewrite> csrc;  // none: the CSRC is forwarded as sent
 };
 
+// Hot, read-only record of one EKT group parameter set, as workers need it to learn keys.
+struct EktGroupEntry {
+  uint64_t id = 0;  // fingerprint of (SPI, KEK): workers cache their keyed wrapper under it
+  uint16_t spi = 0;
+  ekt::EktCipher cipher = ekt::EktCipher::kAes128Ecb;
+  ekt::EktFormat format = ekt::EktFormat::kInTag;
+  uint8_t kek_len = 16;
+  std::array<uint8_t, 32> kek{};
+  std::array<uint8_t, kMasterSaltLen> salt{};
+};
+
 // Cold configuration of one input stream, as control knows it.
 struct StreamConfig {
   uint16_t local_port = 0;
   uint32_t ssrc = 0;
   StreamKind kind = StreamKind::kSrtp;
   SrtpProfile profile = SrtpProfile::kAesCm128HmacSha1_80;
-  MasterKey master;
+  MasterKey master;  // unused for EKT streams: their keys are learned from the packets
+  TrailerFormat trailer = TrailerFormat::kPlain;
   uint32_t rt_slot = 0;
   uint32_t key_epoch = 1;
   uint32_t initial_roc = 0;
@@ -114,12 +128,19 @@ class Snapshot {
     return {dests_.data() + g.first_dest, g.dest_count};
   }
   std::span<const StreamEntry> streams() const { return streams_; }
+  // nullptr when the SPI names no group of this snapshot.
+  const EktGroupEntry* FindGroup(uint16_t spi) const {
+    auto it = group_index_.find(spi);
+    return it == group_index_.end() ? nullptr : &groups_ekt_[it->second];
+  }
   // One more than the largest rt_slot in use: a worker's state table must be at least this big.
   uint32_t slot_bound() const { return slot_bound_; }
 
   // Compiles configuration into a snapshot: derives keys, groups routes with identical rewrites.
   // Fails with InvalidArgument on duplicate (port, SSRC, kind), duplicate or out-of-range rt_slot.
-  static absl::StatusOr<Snapshot> Build(std::span<const StreamConfig> streams);
+  // EKT streams learn their keys from packets under `ekt_groups` (validated here).
+  static absl::StatusOr<Snapshot> Build(std::span<const StreamConfig> streams,
+                                        std::span<const ekt::GroupParams> ekt_groups = {});
 
  private:
   static uint64_t Key(uint16_t port, uint32_t ssrc, StreamKind kind) {
@@ -130,6 +151,8 @@ class Snapshot {
   std::vector<StreamEntry> streams_;
   std::vector<RouteGroup> groups_;
   std::vector<Destination> dests_;
+  absl::flat_hash_map<uint16_t, uint32_t> group_index_;
+  std::vector<EktGroupEntry> groups_ekt_;
   uint32_t slot_bound_ = 0;
 };
 
