@@ -29,6 +29,7 @@ struct InMeta {
   bool tag_in_mac;     // in-tag EKT: the MAC covers the whole packet with the tag zeroed
   bool learning;       // this packet announces a new key (`prov`), installed once it verifies
   bool dual;           // `mac2` was computed with the new key of packet `dual_from` of this burst
+  bool dual_only;      // ... and `mac` too: the stream had no key of its own yet
   uint16_t dual_from;
   uint8_t saved[kMaxTagLen];  // input bytes staging overwrote (the tag), restored after verifying
   alignas(16) uint8_t mac[kMacOutLen];
@@ -131,6 +132,7 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     m.entry = e;
     m.learning = false;
     m.dual = false;
+    m.dual_only = false;
     m.tag_in_mac = false;
     m.carry_len = 0;
 
@@ -209,11 +211,6 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
         ok = ekt::DecryptRfc8870(*kw, ct, ssrc, key, field_roc);
       }
       if (!ok) return Drop::kEktUnwrapFailed;
-      if (want == ekt::EktFormat::kRfc8870 && rt.emk_len != 0 &&
-          static_cast<int16_t>(m.epoch - rt.ekt_epoch) <= 0) {
-        OPENSSL_cleanse(key.data(), key.size());
-        return Drop::kEktEpochRollback;
-      }
       std::copy(key.begin(), key.end(), master.key.begin());
       master.salt = g->salt;
       OPENSSL_cleanse(key.data(), key.size());
@@ -223,19 +220,37 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
       if (!derived) return Drop::kEktUnwrapFailed;
       m.prov = HmacSha1Key::FromKey(auth);
       OPENSSL_cleanse(auth.data(), auth.size());
+      // RFC 8870 ciphertexts also change with the ROC; only a different key is a key change, and
+      // only a key change must come with a newer epoch (anti-rollback).
+      const bool same_key = rt.emk_len != 0 && std::memcmp(&m.prov, &rt.key, sizeof(m.prov)) == 0;
+      if (want == ekt::EktFormat::kRfc8870 && rt.emk_len != 0 && !same_key &&
+          static_cast<int16_t>(m.epoch - rt.ekt_epoch) <= 0) {
+        return Drop::kEktEpochRollback;
+      }
       m.learning = true;
       m.emk = ct.data();
       m.emk_len = static_cast<uint8_t>(ct.size());
-    } else if (ekt_stream && rt.emk_len == 0) {
-      return Drop::kEktNoKey;
     }
+    // A new key announced by an earlier packet of this burst, not yet verified.
+    const bool pending = ekt_stream && !m.learning && rt.pending_burst == w.burst_serial();
+    if (ekt_stream && !m.learning && rt.emk_len == 0 && !pending) return Drop::kEktNoKey;
 
     if (rt.packets >= rt.lifetime_limit) return Drop::kKeyExhausted;
     // The sender's ROC from the field places the first packet of a stream; afterwards the
     // estimate rules, so a field can never lower a known ROC.
-    const uint64_t index = (announces && !rt.replay.initialized())
-                               ? (uint64_t{field_roc} << 16) | v.seq
-                               : rt.replay.EstimateSrtpIndex(v.seq);
+    uint64_t index;
+    if (rt.replay.initialized()) {
+      index = rt.replay.EstimateSrtpIndex(v.seq);
+    } else if (announces) {
+      index = (uint64_t{field_roc} << 16) | v.seq;
+    } else if (pending) {
+      // The stream's first key arrived earlier in this burst: place this packet around it.
+      ReplayWindow around;
+      around.Update(w_in[rt.pending_pos].index);
+      index = around.EstimateSrtpIndex(v.seq);
+    } else {
+      index = rt.replay.EstimateSrtpIndex(v.seq);
+    }
     if (index == kIndexOutOfRange) {
       // Below index 0, or past ROC 2^32-1: the latter means the key is used up.
       return rt.replay.roc() == 0xFFFFFFFF ? Drop::kKeyExhausted : Drop::kReplayTooOld;
@@ -271,11 +286,18 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
       mac_len = auth_end + kRocLen;
     }
     job = MacJob{p.data, mac_len, key, m.mac};
-    // A new key announced earlier in this burst may already protect this packet: also try it.
-    if (!m.learning && rt.pending_burst == w.burst_serial()) {
+    // A new key announced earlier in this burst may already protect this packet: try it too
+    // (alone when the stream has no key yet).
+    if (pending) {
       m.dual = true;
       m.dual_from = rt.pending_pos;
-      job2 = MacJob{p.data, mac_len, &w_in[rt.pending_pos].prov, m.mac2};
+      const HmacSha1Key* pk = &w_in[rt.pending_pos].prov;
+      if (rt.emk_len == 0) {
+        job.key = pk;
+        m.dual_only = true;
+      } else {
+        job2 = MacJob{p.data, mac_len, pk, m.mac2};
+      }
     }
     return Drop::kNone;
   }
@@ -307,6 +329,7 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     m.tag_in_mac = false;
     m.learning = false;
     m.dual = false;
+    m.dual_only = false;
     job = MacJob{p.data, auth_end, &rt.key, m.mac};
     return Drop::kNone;
   }
@@ -319,6 +342,12 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
 // proved it).
 void InstallLearned(StreamRt& rt, const InMeta& src, uint64_t index, WorkerCounters& c) {
   if (rt.emk_len == src.emk_len && std::memcmp(rt.emk.data(), src.emk, src.emk_len) == 0) return;
+  if (rt.emk_len != 0 && std::memcmp(&rt.key, &src.prov, sizeof(rt.key)) == 0) {
+    // The same key in a new wrapping (RFC 8870 binds the ROC): remember the bytes, nothing else.
+    std::memcpy(rt.emk.data(), src.emk, src.emk_len);
+    rt.emk_len = src.emk_len;
+    return;
+  }
   if (rt.emk_len != 0) {
     rt.prev_key = rt.key;
     rt.has_prev = true;
@@ -352,8 +381,9 @@ Drop Commit(PacketRef& p, InMeta& m, InMeta* w_in, WorkerCounters& c) {
   } else {
     tag = p.data + m.auth_end;
   }
-  const bool ok1 = SameTag(m.mac, tag, e.tag_len);
-  const bool ok2 = m.dual && SameTag(m.mac2, tag, e.tag_len);
+  bool ok1 = SameTag(m.mac, tag, e.tag_len);
+  bool ok2 = m.dual && !m.dual_only && SameTag(m.mac2, tag, e.tag_len);
+  if (m.dual_only) std::swap(ok1, ok2);  // `mac` was computed with the pending key
   if (!ok1 && !ok2) return m.learning ? Drop::kEktKeyUnverified : Drop::kAuthFailed;
   // An earlier packet of the same burst may have taken this index (a duplicate within the burst)
   // or moved the window past it.
@@ -413,7 +443,7 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
     if (p.drop == Drop::kNone) {
       kernel.Submit(job);
       ++njobs;
-      if (sc.in[i].dual) {
+      if (sc.in[i].dual && !sc.in[i].dual_only) {
         kernel.Submit(job2);
         ++njobs;
       }

@@ -27,7 +27,12 @@ absl::StatusOr<SrtpCryptoContext> SrtpCryptoContext::Create(const MasterKey& mas
   return c;
 }
 
-bool SrtpCryptoContext::Crypt(uint8_t* data, size_t header_len, size_t end, uint32_t roc) {
+bool SrtpCryptoContext::Crypt(uint8_t* data, size_t len, uint32_t roc) {
+  RtpView v;
+  return ParseRtp({data, len}, 0, v) == Drop::kNone && CryptRange(data, v.header_len, len, roc);
+}
+
+bool SrtpCryptoContext::CryptRange(uint8_t* data, size_t header_len, size_t end, uint32_t roc) {
   // RFC 3711 §4.1.1: IV = (k_s * 2^16) XOR (SSRC * 2^64) XOR (i * 2^16).
   uint8_t iv[16] = {};
   std::memcpy(iv, salt_, kMasterSaltLen);
@@ -43,7 +48,7 @@ bool SrtpCryptoContext::Crypt(uint8_t* data, size_t header_len, size_t end, uint
 size_t SrtpCryptoContext::Protect(uint8_t* data, size_t len, size_t capacity, uint32_t roc) {
   RtpView v;
   if (ParseRtp({data, len}, 0, v) != Drop::kNone || len + tag_len_ > capacity) return 0;
-  if (!Crypt(data, v.header_len, len, roc)) return 0;
+  if (!CryptRange(data, v.header_len, len, roc)) return 0;
   uint8_t roc_be[4];
   StoreBe32(roc_be, roc);
   // HMAC over packet || ROC without staging: write the ROC where the tag will go.
@@ -65,7 +70,7 @@ size_t SrtpCryptoContext::Unprotect(uint8_t* data, size_t len, uint32_t roc) {
   HmacSha1(mac_, {data, end + 4}, mac);
   std::memcpy(data + end, tag, tag_len_);
   if (CRYPTO_memcmp(mac, tag, tag_len_) != 0) return 0;
-  if (!Crypt(data, v.header_len, end, roc)) return 0;
+  if (!CryptRange(data, v.header_len, end, roc)) return 0;
   return end;
 }
 

@@ -62,6 +62,16 @@ LibsrtpSession::~LibsrtpSession() {
   if (session_) srtp_dealloc(session_);
 }
 
+srtp_err_status_t LibsrtpSession::UpdateKey(const MasterKey& key, SrtpProfile profile,
+                                            uint32_t ssrc) {
+  srtp_policy_t p;
+  uint8_t key_buf[30];
+  SetPolicy(p, key, profile, key_buf);
+  p.ssrc.type = ssrc_specific;
+  p.ssrc.value = ssrc;
+  return srtp_update_stream(session_, &p);
+}
+
 srtp_err_status_t LibsrtpSession::Protect(std::vector<uint8_t>& pkt) {
   int len = static_cast<int>(pkt.size());
   pkt.resize(pkt.size() + SRTP_MAX_TRAILER_LEN);

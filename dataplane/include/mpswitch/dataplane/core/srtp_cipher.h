@@ -31,6 +31,10 @@ class SrtpCryptoContext {
   // or a tag mismatch (then the packet is left undecrypted). No replay check: callers own that.
   size_t Unprotect(uint8_t* data, size_t len, uint32_t roc);
 
+  // AES-CM over the payload of the RTP packet data[0, len) in place, nothing else (encrypts and
+  // decrypts alike). For senders that lay out their own trailer (EKT). False if not valid RTP.
+  bool Crypt(uint8_t* data, size_t len, uint32_t roc);
+
   size_t tag_len() const { return tag_len_; }
 
  private:
@@ -38,7 +42,7 @@ class SrtpCryptoContext {
     void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
   };
   SrtpCryptoContext() = default;
-  bool Crypt(uint8_t* data, size_t header_len, size_t end, uint32_t roc);
+  bool CryptRange(uint8_t* data, size_t header_len, size_t end, uint32_t roc);
 
   std::unique_ptr<EVP_CIPHER_CTX, CtxFree> ctx_;
   HmacSha1Key mac_;

@@ -30,6 +30,10 @@ class LibsrtpSession {
   static std::unique_ptr<LibsrtpSession> Receiver(const MasterKey& key, SrtpProfile profile);
   ~LibsrtpSession();
 
+  // New master key for one SSRC's stream, keeping its ROC and replay state (srtp_update_stream):
+  // what a receiver does when EKT announces a sender's new key.
+  srtp_err_status_t UpdateKey(const MasterKey& key, SrtpProfile profile, uint32_t ssrc);
+
   srtp_err_status_t Protect(std::vector<uint8_t>& pkt);
   srtp_err_status_t Unprotect(std::vector<uint8_t>& pkt);
   srtp_err_status_t ProtectRtcp(std::vector<uint8_t>& pkt);
