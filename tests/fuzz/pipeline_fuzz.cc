@@ -49,10 +49,22 @@ struct World {
         {{1, std::nullopt}, {2, std::nullopt}});
     add(1, StreamKind::kSrtcp, SrtpProfile::kAesCm128HmacSha1_80, TrailingByte::kNone,
         {{1, std::nullopt}});
-    auto s = Snapshot::Build(cfgs);
+    // EKT streams: keys learned from the packets under the groups of fuzz_keys.h.
+    add(4, StreamKind::kSrtp, SrtpProfile::kAesCm128HmacSha1_80, TrailingByte::kAudioActivity,
+        {{1, CsrcRewrite{2, std::nullopt}}, {2, std::nullopt}});
+    cfgs.back().trailer = TrailerFormat::kEktInTag;
+    add(5, StreamKind::kSrtp, SrtpProfile::kAesCm128HmacSha1_32, TrailingByte::kNone,
+        {{1, CsrcRewrite{3, std::nullopt}}});
+    cfgs.back().trailer = TrailerFormat::kEktInTag;
+    add(6, StreamKind::kSrtp, SrtpProfile::kAesCm128HmacSha1_80, TrailingByte::kVideoRefresh,
+        {{1, CsrcRewrite{1, std::nullopt}}});
+    cfgs.back().trailer = TrailerFormat::kEktRfc8870;
+    const auto groups = mpswitch::fuzz::FuzzGroups();
+    auto s = Snapshot::Build(cfgs, groups);
     if (!s.ok()) __builtin_trap();
     snap = std::make_unique<Snapshot>(std::move(*s));
     for (const StreamConfig& c : cfgs) {
+      if (c.trailer != TrailerFormat::kPlain) break;  // EKT streams come last; not signed here
       auto keys = DeriveSessionKeys(c.master, c.kind == StreamKind::kSrtp ? KeyUse::kSrtp
                                                                           : KeyUse::kSrtcp);
       srtp_keys.push_back(HmacSha1Key::FromKey(keys->auth));
@@ -95,11 +107,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (sign) {
     for (auto& p : pkts) Sign(world, p);
   }
+  for (auto& p : pkts) p.reserve(p.size() + 4);
   std::vector<PacketRef> refs(pkts.size());
   for (size_t i = 0; i < pkts.size(); ++i) {
     refs[i].data = pkts[i].data();
     refs[i].len = static_cast<uint16_t>(std::min<size_t>(pkts[i].size(), 0xffff));
     refs[i].capacity = refs[i].len;
+    // Give in-tag packets their staging tailroom most of the time (the vector has it: see below).
+    if (data[0] & 2) refs[i].capacity = static_cast<uint16_t>(std::min<size_t>(pkts[i].capacity(), 0xffff));
     refs[i].local_port = kFuzzPort;
   }
   static std::vector<std::vector<uint8_t>> out_bufs(512, std::vector<uint8_t>(kMaxPacketSize + 16));

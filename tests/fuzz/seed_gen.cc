@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fuzz_keys.h"
+#include "mpswitch/ekt/endpoint.h"
 #include "mpswitch/oracle/libsrtp_oracle.h"
 
 namespace fs = std::filesystem;
@@ -88,6 +89,26 @@ int main(int argc, char** argv) {
   Write(root / "pipeline_fuzz", "mixed", Frame(0, {dtls, all[0], stun, all[0], all[7], {}, {0x80}}));
   Write(root / "packet_fuzz", "dtls", dtls);
   Write(root / "packet_fuzz", "stun", stun);
+  // EKT streams (SSRC 4: in-tag ECB, 5: in-tag key wrap with 32-bit tags, 6: RFC 8870), with a key
+  // change, as the pipeline target's EKT groups expect. Flag bit 1 gives packets tailroom.
+  const auto groups = fuzz::FuzzGroups();
+  for (uint32_t ssrc = 4; ssrc <= 6; ++ssrc) {
+    auto sender = std::move(*ekt::EktSender::Create(groups[ssrc - 4], ssrc, ssrc == 6));
+    std::vector<std::vector<uint8_t>> pkts;
+    for (int i = 0; i < 8; ++i) {
+      if (i == 5) (void)sender->ChangeKey();
+      oracle::RtpSpec r;
+      r.ssrc = ssrc;
+      r.seq = static_cast<uint16_t>(100 + i);
+      r.csrcs = {0x11};
+      r.payload = oracle::RandomBytes(rng, 30 + 10 * i);
+      const bool byte = ssrc != 5;
+      pkts.push_back(sender->Protect(oracle::BuildRtp(r), byte ? std::optional<uint8_t>(i) : std::nullopt, i % 3 == 0));
+    }
+    Write(root / "pipeline_fuzz", "ekt_ssrc" + std::to_string(ssrc), Frame(2, pkts));
+    Write(root / "ekt_fuzz", "ekt_ssrc" + std::to_string(ssrc) + "_long", pkts[0]);
+    Write(root / "ekt_fuzz", "ekt_ssrc" + std::to_string(ssrc) + "_short", pkts[4]);
+  }
   std::printf("seeds written under %s\n", root.c_str());
   return 0;
 }
