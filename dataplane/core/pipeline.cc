@@ -34,6 +34,9 @@ struct InMeta {
   uint8_t saved[kMaxTagLen];  // input bytes staging overwrote (the tag), restored after verifying
   alignas(16) uint8_t mac[kMacOutLen];
   alignas(16) uint8_t mac2[kMacOutLen];
+  // The key this packet is verified with and its outputs are re-tagged with: a copy, because a
+  // key installed by a later packet of the same burst must not re-tag this one.
+  HmacSha1Key key;
   // What a learning packet announces.
   HmacSha1Key prov;
   const uint8_t* emk;
@@ -285,7 +288,8 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
       StoreBe32(p.data + auth_end, static_cast<uint32_t>(index >> 16));
       mac_len = auth_end + kRocLen;
     }
-    job = MacJob{p.data, mac_len, key, m.mac};
+    m.key = *key;
+    job = MacJob{p.data, mac_len, &m.key, m.mac};
     // A new key announced earlier in this burst may already protect this packet: try it too
     // (alone when the stream has no key yet).
     if (pending) {
@@ -293,7 +297,7 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
       m.dual_from = rt.pending_pos;
       const HmacSha1Key* pk = &w_in[rt.pending_pos].prov;
       if (rt.emk_len == 0) {
-        job.key = pk;
+        m.key = *pk;
         m.dual_only = true;
       } else {
         job2 = MacJob{p.data, mac_len, pk, m.mac2};
@@ -330,7 +334,8 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     m.learning = false;
     m.dual = false;
     m.dual_only = false;
-    job = MacJob{p.data, auth_end, &rt.key, m.mac};
+    m.key = rt.key;
+    job = MacJob{p.data, auth_end, &m.key, m.mac};
     return Drop::kNone;
   }
   return Drop::kNotMedia;
@@ -397,6 +402,7 @@ Drop Commit(PacketRef& p, InMeta& m, InMeta* w_in, WorkerCounters& c) {
     InstallLearned(rt, m, m.index, c);
   } else if (ok2 && !ok1) {
     InstallLearned(rt, w_in[m.dual_from], m.index, c);
+    if (!m.dual_only) m.key = w_in[m.dual_from].prov;  // re-tag with the key that verified
   }
   rt.replay.Update(m.index);
   ++rt.packets;
@@ -535,7 +541,7 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
       om.len = static_cast<uint16_t>(out_len);
       om.tag_len = static_cast<uint8_t>(tag_len);
       om.dup_count = 0;
-      kernel.Submit(MacJob{o->data, mac_len, &m.rt->key, om.mac});
+      kernel.Submit(MacJob{o->data, mac_len, &m.key, om.mac});
       ++nout;
       for (size_t k = 1; k < dests.size(); ++k) {
         OutPacket* dup = take_slot(out_len);

@@ -112,10 +112,13 @@ TEST_P(EktEndToEndTest, ReceiversWithOnlyTheKekDecryptEverything) {
 
   size_t decrypted = 0, sent = 0;
   for (int burst = 0; burst < 20; ++burst) {
-    if (burst == 8) ASSERT_TRUE(m.senders[0]->ChangeKey().ok());   // mid-stream, mid-burst below
-    if (burst == 12) ASSERT_TRUE(m.senders[2]->ChangeKey().ok());
     std::vector<std::vector<uint8_t>> in;
-    for (int j = 0; j < 24; ++j) in.push_back(m.Next(j % 3, burst * 24 + j));
+    for (int j = 0; j < 24; ++j) {
+      // Key changes in the middle of a burst: packets under the old and the new key share it.
+      if (burst == 8 && j == 10) ASSERT_TRUE(m.senders[0]->ChangeKey().ok());
+      if (burst == 12 && j == 5) ASSERT_TRUE(m.senders[2]->ChangeKey().ok());
+      in.push_back(m.Next(j % 3, burst * 24 + j));
+    }
     sent += in.size();
     std::vector<std::pair<uint32_t, std::vector<uint8_t>>> outputs;
     auto r = m.Switch(in, outputs);
