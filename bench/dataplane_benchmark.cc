@@ -21,6 +21,7 @@
 #include "mpswitch/dataplane/core/packet.h"
 #include "mpswitch/dataplane/core/pipeline.h"
 #include "mpswitch/dataplane/core/srtp_cipher.h"
+#include "mpswitch/ekt/endpoint.h"
 #include "mpswitch/oracle/libsrtp_oracle.h"
 
 namespace {
@@ -361,6 +362,102 @@ void BM_HmacFloor(benchmark::State& state) {
   Report(state, outputs, bytes);
 }
 
+// EKT: the switch with keys learned from the packets. Arguments: format (0 plain SRTP, 1 in-tag,
+// 2 RFC 8870), form (0 short, 1 long/full on every packet, 2 a new key on every packet), payload.
+// Fan-out 4, distinct rewrites. Items = output packets; `learn` runs fan-out 1 to isolate the
+// per-packet cost of learning.
+void BM_SwitchEkt(benchmark::State& state) {
+  const int format = static_cast<int>(state.range(0));
+  const int form = static_cast<int>(state.range(1));
+  const size_t payload = state.range(2);
+  const int fanout = form == 2 ? 1 : 4;
+  std::mt19937_64 rng(payload + format * 7 + form);
+  ekt::GroupParams g;
+  g.spi = 9;
+  g.format = format == 2 ? ekt::EktFormat::kRfc8870 : ekt::EktFormat::kInTag;
+  g.cipher = format == 2 ? ekt::EktCipher::kAesKwp128 : ekt::EktCipher::kAes128Ecb;
+  g.kek = oracle::RandomBytes(rng, 16);
+  auto sender = std::move(*ekt::EktSender::Create(g, kSsrc, /*video=*/true));
+  std::vector<std::vector<uint8_t>> pool;
+  MasterKey plain_key = oracle::RandomMasterKey(rng);
+  auto plain_tx = oracle::LibsrtpSession::Sender(plain_key, SrtpProfile::kAesCm128HmacSha1_80, kSsrc, true);
+  for (int i = 0; i < kPool + 3; ++i) {
+    oracle::RtpSpec r;
+    r.ssrc = kSsrc;
+    r.seq = static_cast<uint16_t>(i);
+    r.csrcs = {(0x1234u << 12) | 0x11};
+    r.payload = oracle::RandomBytes(rng, payload);
+    auto rtp = oracle::BuildRtp(r);
+    if (format == 0) {
+      pool.push_back(oracle::ProtectWithTrailingByte(*plain_tx, rtp, 0));
+      continue;
+    }
+    if (form == 2) (void)sender->ChangeKey();
+    auto p = sender->Protect(rtp, uint8_t{0}, /*frame_start=*/form != 0);
+    p.resize(p.size() + 4);  // tailroom, as receive buffers have it
+    pool.push_back(std::move(p));
+  }
+  // The first packets of an EKT sender are long whatever the form; they prime the switch's key.
+  const int prime = format == 0 ? 0 : 3;
+  StreamConfig c;
+  c.local_port = 16384;
+  c.ssrc = kSsrc;
+  c.master = plain_key;
+  c.trailer = format == 0 ? TrailerFormat::kPlain
+              : format == 1 ? TrailerFormat::kEktInTag : TrailerFormat::kEktRfc8870;
+  c.trailing = TrailingByte::kVideoRefresh;
+  for (int i = 0; i < fanout; ++i) {
+    c.routes.push_back({static_cast<uint32_t>(i), CsrcRewrite{static_cast<uint8_t>(1 + i % 3),
+                                                              static_cast<uint8_t>(i / 3)}});
+  }
+  auto snap = std::move(*Snapshot::Build({&c, 1}, {&g, 1}));
+  WorkerState w(1, MakeMultiBufferMacKernel() ? MakeMultiBufferMacKernel() : MakeScalarMacKernel());
+  OutBuffers ob(kBurst * fanout);
+  std::vector<PacketRef> refs(kBurst);
+  auto feed = [&](int from, int n) {
+    for (int i = 0; i < n; ++i) {
+      auto& p = pool[from + i];
+      const uint16_t len = static_cast<uint16_t>(p.size() - (format == 0 ? 0 : 4));
+      refs[i] = PacketRef{p.data(), len, static_cast<uint16_t>(p.size()), 16384};
+    }
+    return ProcessBurst(snap, w, {refs.data(), static_cast<size_t>(n)}, ob.out);
+  };
+  if (prime) feed(0, prime);
+  int at = prime;
+  uint64_t outputs = 0, bytes = 0;
+  for (auto _ : state) {
+    if (at + kBurst > kPool + prime) {
+      state.PauseTiming();
+      w.stream(0).replay.Reset();  // keep the learned key, forget the indices
+      if (form == 2) w.stream(0).emk_len = 0;  // the pool's epochs start over: forget the key too
+      at = prime;
+      state.ResumeTiming();
+    }
+    const BurstResult r = feed(at, kBurst);
+    at += kBurst;
+    outputs += r.outputs;
+    for (uint16_t i = 0; i < r.outputs; ++i) bytes += ob.out[i].len;
+  }
+  if (w.counters().accepted.Get() != w.counters().rx_packets.Get()) {
+    state.SkipWithError("the switch dropped benchmark packets");
+  }
+  state.counters["keys_learned"] = static_cast<double>(w.counters().ekt_keys_learned.Get());
+  Report(state, outputs, bytes);
+}
+
+void EktArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"format", "form", "payload"});
+  for (int64_t payload : {200, 1200}) {
+    b->Args({0, 0, payload});
+    for (int64_t format : {1, 2}) {
+      for (int64_t form : {0, 1}) b->Args({format, form, payload});
+    }
+  }
+  // Learning a new key on every packet (fan-out 1), against plain at fan-out 1 in BM_SwitchMultiBuffer.
+  b->Args({1, 2, 200});
+  b->Args({2, 2, 200});
+}
+
 void Args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"payload", "fanout"});
   for (int64_t payload : {200, 1200}) {
@@ -374,6 +471,7 @@ BENCHMARK(BM_Libsrtp)->Apply(Args);
 BENCHMARK(BM_ConventionalCm)->Apply(Args);
 BENCHMARK(BM_ConventionalGcm)->Apply(Args);
 BENCHMARK(BM_HmacFloor)->Apply(Args);
+BENCHMARK(BM_SwitchEkt)->Apply(EktArgs);
 
 }  // namespace
 

@@ -52,8 +52,14 @@ def main():
     data = json.loads(out)
     runs = {}
     labels = {}
+    ekt = {}
     for b in data["benchmarks"]:
         if b.get("run_type") != "iteration" or b.get("error_occurred"):
+            continue
+        if b["run_name"].startswith("BM_SwitchEkt/"):
+            _, fmt, form, payload = b["run_name"].split("/")
+            key = (int(fmt.split(":")[1]), int(form.split(":")[1]), int(payload.split(":")[1]))
+            ekt.setdefault(key, []).append(b["ns_per_output"])
             continue
         name, payload, fanout = b["run_name"].split("/")
         key = (name, int(payload.split(":")[1]), int(fanout.split(":")[1]))
@@ -93,6 +99,28 @@ def main():
             a, b = med.get((by_tag[num], p, n)), med.get((by_tag[den], p, n))
             cells.append(f"{a / b:.2f}" if a and b else "n/a")
         print(f"| ({num})/({den}) | " + " | ".join(cells) + " |")
+    if ekt:
+        em = {k: statistics.median(v) for k, v in ekt.items()}
+        print("\nEKT, fan-out 4, time per output packet and ratio to plain SRTP re-tag (same run):\n")
+        print("| payload | plain | in-tag short | in-tag long | RFC 8870 short | RFC 8870 full |")
+        print("|---|---|---|---|---|---|")
+        for p in sorted({k[2] for k in em if k[1] != 2}):
+            base = em.get((0, 0, p))
+            cells = []
+            for fmt, form in [(0, 0), (1, 0), (1, 1), (2, 0), (2, 1)]:
+                v = em.get((fmt, form, p))
+                cells.append("n/a" if v is None or base is None else f"{v:.0f} ns ({v / base:.2f})")
+            print(f"| {p} B | " + " | ".join(cells) + " |")
+        plain1 = med.get(("BM_SwitchMultiBuffer", 200, 1))
+        print("\nLearning a new key on every packet (200 B, fan-out 1: verify + 1 output), per packet:\n")
+        print("| format | ns per packet | ratio to plain re-tag | added by learning |")
+        print("|---|---|---|---|")
+        for fmt, name in [(1, "in-tag (AES-128-ECB)"), (2, "RFC 8870 (AESKWP-128)")]:
+            v = em.get((fmt, 2, 200))
+            if v is None or plain1 is None:
+                print(f"| {name} | n/a | n/a | n/a |")
+            else:
+                print(f"| {name} | {v:.0f} | {v / plain1:.2f} | {v - plain1:.0f} ns |")
     return 0
 
 

@@ -80,6 +80,12 @@ void StreamRt::Install(const StreamEntry& e) {
   lifetime_warn_at = lifetime_limit - (srtp ? kSrtpLifetimeWarnMargin : kSrtcpLifetimeWarnMargin);
   key_id = e.key_id;
   key_epoch = e.key_epoch;
+  // Anything learned from EKT belonged to the previous owner of the slot (or the previous epoch).
+  emk_len = 0;
+  has_prev = false;
+  pending_burst = 0;
+  ekt_epoch = 0;
+  key_start_index = 0;
 }
 
 WorkerState::WorkerState(uint32_t stream_slots, std::unique_ptr<MacKernel> kernel,
