@@ -78,8 +78,11 @@ absl::Status EktSender::Install(const MasterKey& m) {
   if (!crypto.ok()) return crypto.status();
   auto mac = AuthKeyOf(m);
   if (!mac.ok()) return mac.status();
+  auto rtcp = dataplane::SrtpCryptoContext::CreateRtcp(m);
+  if (!rtcp.ok()) return rtcp.status();
   master_ = m;
   crypto_.emplace(std::move(*crypto));
+  rtcp_crypto_.emplace(std::move(*rtcp));
   mac_ = *mac;
   MasterKeyBytes kb;
   std::copy(m.key.begin(), m.key.end(), kb.begin());
@@ -153,6 +156,105 @@ std::vector<uint8_t> EktSender::Protect(std::span<const uint8_t> rtp,
     p.push_back(kRfc8870TypeShort);
   }
   return p;
+}
+
+std::vector<uint8_t> EktSender::ProtectRtcp(std::span<const uint8_t> rtcp) {
+  std::vector<uint8_t> p(rtcp.begin(), rtcp.end());
+  const uint32_t index = srtcp_index_++ & 0x7FFFFFFF;
+  rtcp_crypto_->CryptRtcp(p.data(), p.size(), index);
+  uint8_t word[4];
+  StoreBe32(word, 0x80000000u | index);  // E: encrypted
+  p.insert(p.end(), word, word + 4);
+  const size_t auth_len = p.size();
+  uint8_t tag[10];
+  if (group_.format == EktFormat::kInTag) {
+    p.resize(auth_len + 10, 0);
+    p.insert(p.end(), emk_.begin(), emk_.end());
+    uint8_t f[8];
+    StoreBe32(f, roc_);
+    StoreBe16(f + 4, isn_.value_or(0));
+    StoreBe16(f + 6, static_cast<uint16_t>((group_.spi << 1) | 1));
+    p.insert(p.end(), f, f + 8);
+    rtcp_crypto_->RtcpTag(p.data(), p.size(), tag);  // no ROC for SRTCP
+    std::memcpy(p.data() + auth_len, tag, 10);
+    return p;
+  }
+  rtcp_crypto_->RtcpTag(p.data(), p.size(), tag);
+  p.insert(p.end(), tag, tag + 10);
+  MasterKeyBytes kb;
+  std::copy(master_.key.begin(), master_.key.end(), kb.begin());
+  uint8_t ct[kRfc8870CiphertextLen];
+  EncryptRfc8870(wrapper_, kb, ssrc_, roc_, ct);
+  OPENSSL_cleanse(kb.data(), kb.size());
+  p.insert(p.end(), ct, ct + sizeof(ct));
+  uint8_t f[7];
+  StoreBe16(f, group_.spi);
+  StoreBe16(f + 2, epoch_);
+  StoreBe16(f + 4, kRfc8870FullLen);
+  f[6] = kRfc8870TypeFull;
+  p.insert(p.end(), f, f + 7);
+  return p;
+}
+
+absl::StatusOr<EktReceiver::Received> EktReceiver::ReceiveRtcp(std::span<const uint8_t> pkt) {
+  if (pkt.size() < 8) return absl::InvalidArgumentError("shorter than an RTCP header");
+  const uint32_t ssrc = LoadBe32(pkt.data() + 4);
+  std::span<const uint8_t> ct;
+  uint16_t spi = 0;
+  uint32_t roc = 0;
+  size_t auth_end;
+  if (format_ == EktFormat::kInTag) {
+    InTagView v;
+    auto emk_len = [&](uint16_t s) -> size_t {
+      const GroupParams* g = groups_.Find(s);
+      return g && g->format == EktFormat::kInTag ? InTagEmkLen(g->cipher) : 0;
+    };
+    if (ParseInTag(pkt, 10, 12, emk_len, v) != ParseError::kNone || !v.long_form) {
+      return absl::InvalidArgumentError("SRTCP without a long in-tag EKT field");
+    }
+    auth_end = pkt.size() - v.trailer_len;
+    ct = v.emk;
+    spi = v.spi;
+  } else {
+    Rfc8870View f;
+    if (ParseRfc8870(pkt, 12 + 10, f) != ParseError::kNone || f.type != kRfc8870TypeFull) {
+      return absl::InvalidArgumentError("SRTCP without a full RFC 8870 EKTField");
+    }
+    auth_end = pkt.size() - f.field_len - 10;
+    ct = f.ciphertext;
+    spi = f.spi;
+  }
+  const GroupParams* g = groups_.Find(spi);
+  if (g == nullptr) return absl::NotFoundError(absl::StrFormat("unknown EKT SPI %d", spi));
+  auto w = KeyWrapper::Create(g->kek);
+  if (!w.ok()) return w.status();
+  MasterKeyBytes kb;
+  const bool ok = format_ == EktFormat::kInTag ? DecryptInTagEmk(*w, g->cipher, ct, kb)
+                                               : DecryptRfc8870(*w, ct, ssrc, kb, roc);
+  if (!ok) return absl::PermissionDeniedError("EKT key does not unwrap under the group KEK");
+  Received r;
+  r.ssrc = ssrc;
+  std::copy(kb.begin(), kb.end(), r.master.key.begin());
+  r.master.salt = g->salt;
+  OPENSSL_cleanse(kb.data(), kb.size());
+  auto ctx = dataplane::SrtpCryptoContext::CreateRtcp(r.master);
+  if (!ctx.ok()) return ctx.status();
+  uint8_t want[10];
+  if (format_ == EktFormat::kInTag) {
+    std::vector<uint8_t> z(pkt.begin(), pkt.end());
+    std::memset(z.data() + auth_end, 0, 10);
+    ctx->RtcpTag(z.data(), z.size(), want);
+  } else {
+    ctx->RtcpTag(pkt.data(), auth_end, want);
+  }
+  if (CRYPTO_memcmp(want, pkt.data() + auth_end, 10) != 0) {
+    return absl::PermissionDeniedError("SRTCP tag does not verify");
+  }
+  r.srtp.assign(pkt.begin(), pkt.begin() + auth_end);
+  ctx->RtcpTag(r.srtp.data(), r.srtp.size(), want);
+  r.srtp.insert(r.srtp.end(), want, want + 10);
+  r.learned_now = true;
+  return r;
 }
 
 absl::StatusOr<EktReceiver::Received> EktReceiver::Receive(std::span<const uint8_t> pkt) {

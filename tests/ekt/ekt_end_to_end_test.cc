@@ -155,6 +155,33 @@ TEST_P(EktEndToEndTest, ReceiversWithOnlyTheKekDecryptEverything) {
   EXPECT_EQ(m.worker->stream(0).replay.roc(), 1u);
 }
 
+// The seed guide's SRTCP SDES packets carry the long form: a receiver with only the KEK learns the
+// sender's key from one, and libsrtp2 decrypts the SRTCP with the learned key.
+TEST_P(EktEndToEndTest, SrtcpSdesCarriesTheKey) {
+  const auto [format, cipher, tag_32] = GetParam();
+  std::mt19937_64 rng(2);
+  GroupParams g = Group(format, cipher, tag_32, 12, rng);
+  auto sender = EktSender::Create(g, 0xABC, false);
+  ASSERT_TRUE(sender.ok());
+  GroupTable table;
+  ASSERT_TRUE(table.Create(g).ok());
+  EktReceiver rx(table, format, tag_32);
+  for (int i = 0; i < 3; ++i) {
+    auto sr = oracle::BuildRtcpSenderReport(0xABC, 100 + i, 1);
+    std::vector<uint8_t> sdes = {0x81, 202, 0, 3, 0, 0, 0x0A, 0xBC, 1, 3, 'a', 'b', 'c', 0, 0, 0};
+    sr.insert(sr.end(), sdes.begin(), sdes.end());
+    auto srtcp = (*sender)->ProtectRtcp(sr);
+    auto got = rx.ReceiveRtcp(srtcp);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->master.key, (*sender)->master().key);
+    auto lib = oracle::LibsrtpSession::Receiver(got->master, SrtpProfile::kAesCm128HmacSha1_80);
+    std::vector<uint8_t> plain = got->srtp;
+    ASSERT_EQ(lib->UnprotectRtcp(plain), srtp_err_status_ok);
+    EXPECT_EQ(plain, sr);
+    if (i == 1) ASSERT_TRUE((*sender)->ChangeKey().ok());
+  }
+}
+
 std::string Name(const ::testing::TestParamInfo<E2eParam>& i) {
   const auto [f, c, t32] = i.param;
   return std::string(EktFormatName(f)) + "_" + std::string(EktCipherName(c)) + (t32 ? "_32" : "_80");

@@ -21,6 +21,8 @@ namespace mpswitch::dataplane {
 class SrtpCryptoContext {
  public:
   static absl::StatusOr<SrtpCryptoContext> Create(const MasterKey& master, SrtpProfile profile);
+  // The SRTCP keys (labels 3-5) of `master`: for CryptRtcp and RtcpTag. SRTCP tags are 10 bytes.
+  static absl::StatusOr<SrtpCryptoContext> CreateRtcp(const MasterKey& master);
 
   // Encrypts the payload of the RTP packet in data[0, len) and appends the tag. `capacity` must be
   // at least len + tag_len(). Returns the new length, or 0 if the packet is not valid RTP or does
@@ -35,6 +37,12 @@ class SrtpCryptoContext {
   // decrypts alike). For senders that lay out their own trailer (EKT). False if not valid RTP.
   bool Crypt(uint8_t* data, size_t len, uint32_t roc);
 
+  // SRTCP (RFC 3711 §3.4): AES-CM over data[8, len) of a compound RTCP packet with the 31-bit
+  // SRTCP index; nothing is appended. Needs a context from CreateRtcp.
+  bool CryptRtcp(uint8_t* data, size_t len, uint32_t index);
+  // The 10-byte SRTCP tag over data[0, len) (which ends with the E|index word).
+  void RtcpTag(const uint8_t* data, size_t len, uint8_t tag[10]) const;
+
   size_t tag_len() const { return tag_len_; }
 
  private:
@@ -43,6 +51,8 @@ class SrtpCryptoContext {
   };
   SrtpCryptoContext() = default;
   bool CryptRange(uint8_t* data, size_t header_len, size_t end, uint32_t roc);
+  bool CryptIv(uint8_t* data, size_t from, size_t end, uint32_t ssrc, uint64_t index);
+  static absl::StatusOr<SrtpCryptoContext> FromKeys(const SessionKeys& keys, size_t tag_len);
 
   std::unique_ptr<EVP_CIPHER_CTX, CtxFree> ctx_;
   HmacSha1Key mac_;

@@ -37,6 +37,11 @@ class EktSender {
   std::vector<uint8_t> Protect(std::span<const uint8_t> rtp, std::optional<uint8_t> trailing,
                                bool frame_start);
 
+  // Protects one compound RTCP packet (SR/RR + SDES) as SRTCP under the same master key (SRTCP
+  // labels), E bit set, with the long/full EKT field: the seed guide announces keys in every SRTCP
+  // SDES packet. SRTCP tags are 80 bits whatever the SRTP profile.
+  std::vector<uint8_t> ProtectRtcp(std::span<const uint8_t> rtcp);
+
   // A new master key from the next packet on (its SEQ is the ISN; RFC 8870: epoch + 1).
   absl::Status ChangeKey(std::optional<dataplane::MasterKey> key = std::nullopt);
 
@@ -55,6 +60,8 @@ class EktSender {
   bool video_ = false;
   dataplane::MasterKey master_;
   std::optional<dataplane::SrtpCryptoContext> crypto_;
+  std::optional<dataplane::SrtpCryptoContext> rtcp_crypto_;
+  uint32_t srtcp_index_ = 0;
   dataplane::HmacSha1Key mac_;
   std::vector<uint8_t> emk_;  // in-tag EMK or RFC 8870 EKTCiphertext of the current key
   uint16_t epoch_ = 0;
@@ -83,6 +90,8 @@ class EktReceiver {
   // implementation (libsrtp2 in the tests) can decrypt with `master`. Error if the SPI is unknown,
   // the key cannot be unwrapped, no key is known yet, or the tag does not verify.
   absl::StatusOr<Received> Receive(std::span<const uint8_t> packet);
+  // The same for an SRTCP packet carrying a long/full EKT field: returns plain RFC 3711 SRTCP.
+  absl::StatusOr<Received> ReceiveRtcp(std::span<const uint8_t> packet);
 
  private:
   struct Learned {
