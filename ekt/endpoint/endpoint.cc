@@ -96,6 +96,30 @@ absl::Status EktSender::Install(const MasterKey& m) {
   return absl::OkStatus();
 }
 
+void EktSender::AppendInTagLong(std::vector<uint8_t>& p) const {
+  p.insert(p.end(), emk_.begin(), emk_.end());
+  uint8_t f[8];
+  StoreBe32(f, roc_);
+  StoreBe16(f + 4, isn_.value_or(0));
+  StoreBe16(f + 6, static_cast<uint16_t>((group_.spi << 1) | 1));
+  p.insert(p.end(), f, f + 8);
+}
+
+void EktSender::AppendRfc8870Full(std::vector<uint8_t>& p) const {
+  MasterKeyBytes kb;
+  std::copy(master_.key.begin(), master_.key.end(), kb.begin());
+  uint8_t ct[kRfc8870CiphertextLen];
+  EncryptRfc8870(wrapper_, kb, ssrc_, roc_, ct);
+  OPENSSL_cleanse(kb.data(), kb.size());
+  p.insert(p.end(), ct, ct + sizeof(ct));
+  uint8_t f[7];
+  StoreBe16(f, group_.spi);
+  StoreBe16(f + 2, epoch_);
+  StoreBe16(f + 4, kRfc8870FullLen);
+  f[6] = kRfc8870TypeFull;
+  p.insert(p.end(), f, f + 7);
+}
+
 bool EktSender::LongNext(bool frame_start) {
   if (force_long_ > 0) {
     --force_long_;
@@ -122,12 +146,7 @@ std::vector<uint8_t> EktSender::Protect(std::span<const uint8_t> rtp,
   if (group_.format == EktFormat::kInTag) {
     p.resize(auth_len + tag_len, 0);  // base tag, zero while the MAC is computed
     if (long_form) {
-      p.insert(p.end(), emk_.begin(), emk_.end());
-      uint8_t f[8];
-      StoreBe32(f, roc_);
-      StoreBe16(f + 4, *isn_);
-      StoreBe16(f + 6, static_cast<uint16_t>((group_.spi << 1) | 1));
-      p.insert(p.end(), f, f + 8);
+      AppendInTagLong(p);
     } else {
       p.push_back(0x00);
     }
@@ -140,18 +159,7 @@ std::vector<uint8_t> EktSender::Protect(std::span<const uint8_t> rtp,
   Tag(mac_, p, roc_, tag_len, tag);
   p.insert(p.end(), tag, tag + tag_len);
   if (long_form) {
-    MasterKeyBytes kb;
-    std::copy(master_.key.begin(), master_.key.end(), kb.begin());
-    uint8_t ct[kRfc8870CiphertextLen];
-    EncryptRfc8870(wrapper_, kb, ssrc_, roc_, ct);
-    OPENSSL_cleanse(kb.data(), kb.size());
-    p.insert(p.end(), ct, ct + sizeof(ct));
-    uint8_t f[7];
-    StoreBe16(f, group_.spi);
-    StoreBe16(f + 2, epoch_);
-    StoreBe16(f + 4, kRfc8870FullLen);
-    f[6] = kRfc8870TypeFull;
-    p.insert(p.end(), f, f + 7);
+    AppendRfc8870Full(p);
   } else {
     p.push_back(kRfc8870TypeShort);
   }
@@ -169,30 +177,14 @@ std::vector<uint8_t> EktSender::ProtectRtcp(std::span<const uint8_t> rtcp) {
   uint8_t tag[10];
   if (group_.format == EktFormat::kInTag) {
     p.resize(auth_len + 10, 0);
-    p.insert(p.end(), emk_.begin(), emk_.end());
-    uint8_t f[8];
-    StoreBe32(f, roc_);
-    StoreBe16(f + 4, isn_.value_or(0));
-    StoreBe16(f + 6, static_cast<uint16_t>((group_.spi << 1) | 1));
-    p.insert(p.end(), f, f + 8);
+    AppendInTagLong(p);
     rtcp_crypto_->RtcpTag(p.data(), p.size(), tag);  // no ROC for SRTCP
     std::memcpy(p.data() + auth_len, tag, 10);
     return p;
   }
   rtcp_crypto_->RtcpTag(p.data(), p.size(), tag);
   p.insert(p.end(), tag, tag + 10);
-  MasterKeyBytes kb;
-  std::copy(master_.key.begin(), master_.key.end(), kb.begin());
-  uint8_t ct[kRfc8870CiphertextLen];
-  EncryptRfc8870(wrapper_, kb, ssrc_, roc_, ct);
-  OPENSSL_cleanse(kb.data(), kb.size());
-  p.insert(p.end(), ct, ct + sizeof(ct));
-  uint8_t f[7];
-  StoreBe16(f, group_.spi);
-  StoreBe16(f + 2, epoch_);
-  StoreBe16(f + 4, kRfc8870FullLen);
-  f[6] = kRfc8870TypeFull;
-  p.insert(p.end(), f, f + 7);
+  AppendRfc8870Full(p);
   return p;
 }
 

@@ -53,6 +53,9 @@ class EktSender {
   EktSender(const GroupParams& g, KeyWrapper w) : group_(g), wrapper_(std::move(w)) {}
   absl::Status Install(const dataplane::MasterKey& m);
   bool LongNext(bool frame_start);
+  // In-tag long-form fields (EMK | ROC | ISN | SPI|1) and the RFC 8870 FullEKTField.
+  void AppendInTagLong(std::vector<uint8_t>& p) const;
+  void AppendRfc8870Full(std::vector<uint8_t>& p) const;
 
   GroupParams group_;
   KeyWrapper wrapper_;
