@@ -30,6 +30,7 @@ struct InMeta {
   bool learning;       // this packet announces a new key (`prov`), installed once it verifies
   bool dual;           // `mac2` was computed with the new key of packet `dual_from` of this burst
   bool dual_only;      // ... and `mac` too: the stream had no key of its own yet
+  bool dual_pending;   // `key2` is that new key (else: the current key, for a late packet)
   uint16_t dual_from;
   uint8_t saved[kMaxTagLen];  // input bytes staging overwrote (the tag), restored after verifying
   alignas(16) uint8_t mac[kMacOutLen];
@@ -37,8 +38,10 @@ struct InMeta {
   // The key this packet is verified with and its outputs are re-tagged with: a copy, because a
   // key installed by a later packet of the same burst must not re-tag this one.
   HmacSha1Key key;
+  HmacSha1Key key2;  // the second key tried when `dual`
   // What a learning packet announces.
   HmacSha1Key prov;
+  uint32_t field_roc;
   const uint8_t* emk;
   uint8_t emk_len;
   uint16_t isn;
@@ -114,7 +117,11 @@ const ekt::KeyWrapper* WorkerState::WrapperFor(const EktGroupEntry& g) {
 }
 
 WorkerState::~WorkerState() {
-  for (uint32_t i = 0; i < slots_; ++i) OPENSSL_cleanse(&streams_[i].key, sizeof(HmacSha1Key));
+  for (uint32_t i = 0; i < slots_; ++i) {
+    OPENSSL_cleanse(&streams_[i].key, sizeof(HmacSha1Key));
+    OPENSSL_cleanse(&streams_[i].prev_key, sizeof(HmacSha1Key));
+  }
+  for (InMeta& m : scratch_->in) OPENSSL_cleanse(&m, sizeof(m));
 }
 
 namespace {
@@ -142,6 +149,7 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     m.learning = false;
     m.dual = false;
     m.dual_only = false;
+    m.dual_pending = false;
     m.tag_in_mac = false;
     m.carry_len = 0;
 
@@ -198,13 +206,34 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     if (e->trailing != TrailingByte::kNone && auth_end <= v.header_len) return Drop::kNoTrailingByte;
     if (e->needs_csrc && v.csrc_count == 0) return Drop::kMissingCsrc;
 
-    // A key is new when the stream has none or the field's encrypted key differs from the one
-    // installed; an unchanged EMK costs one compare.
+    // A key is new when the field's encrypted key is neither the installed one nor the previous
+    // one; either of those costs one compare, and so does a new key already announced (and
+    // unwrapped) by an earlier packet of this burst.
     const bool ekt_stream = e->trailer != TrailerFormat::kPlain;
-    const bool new_key = announces && (rt.emk_len == 0 || rt.emk_len != ct.size() ||
-                                       std::memcmp(rt.emk.data(), ct.data(), ct.size()) != 0);
+    auto same = [&](const uint8_t* emk, size_t len) {
+      return len == ct.size() && std::memcmp(emk, ct.data(), len) == 0;
+    };
+    const bool pending = ekt_stream && rt.pending_burst == w.burst_serial();
+    const InMeta* pm = pending ? &w_in[rt.pending_pos] : nullptr;
+    const bool is_current = announces && rt.emk_len != 0 && same(rt.emk.data(), rt.emk_len);
+    const bool is_prev = announces && !is_current && rt.has_prev &&
+                         same(rt.prev_emk.data(), rt.prev_emk_len);
+    const bool as_pending = announces && !is_current && !is_prev && pm && same(pm->emk, pm->emk_len);
+    const bool new_key = announces && !is_current && !is_prev;
+    bool roc_known = announces && e->trailer == TrailerFormat::kEktInTag;  // in clear, covered
+    if (is_current && e->trailer == TrailerFormat::kEktRfc8870) {
+      field_roc = rt.emk_roc;
+      roc_known = true;
+    } else if (is_prev && e->trailer == TrailerFormat::kEktRfc8870) {
+      field_roc = rt.prev_emk_roc;
+      roc_known = true;
+    }
     MasterKey master;
-    if (new_key) {
+    if (new_key && as_pending) {
+      m.prov = pm->prov;
+      field_roc = pm->field_roc;
+      roc_known = true;
+    } else if (new_key) {
       const EktGroupEntry* g = snap.FindGroup(spi);
       const ekt::EktFormat want = e->trailer == TrailerFormat::kEktInTag ? ekt::EktFormat::kInTag
                                                                           : ekt::EktFormat::kRfc8870;
@@ -218,6 +247,7 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
         ok = ekt::DecryptInTagEmk(*kw, g->cipher, ct, key);
       } else {
         ok = ekt::DecryptRfc8870(*kw, ct, ssrc, key, field_roc);
+        roc_known = ok;
       }
       if (!ok) return Drop::kEktUnwrapFailed;
       std::copy(key.begin(), key.end(), master.key.begin());
@@ -229,33 +259,35 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
       if (!derived) return Drop::kEktUnwrapFailed;
       m.prov = HmacSha1Key::FromKey(auth);
       OPENSSL_cleanse(auth.data(), auth.size());
+    }
+    if (new_key) {
       // RFC 8870 ciphertexts also change with the ROC; only a different key is a key change, and
       // only a key change must come with a newer epoch (anti-rollback).
       const bool same_key = rt.emk_len != 0 && std::memcmp(&m.prov, &rt.key, sizeof(m.prov)) == 0;
-      if (want == ekt::EktFormat::kRfc8870 && rt.emk_len != 0 && !same_key &&
+      if (e->trailer == TrailerFormat::kEktRfc8870 && rt.emk_len != 0 && !same_key &&
           static_cast<int16_t>(m.epoch - rt.ekt_epoch) <= 0) {
         return Drop::kEktEpochRollback;
       }
       m.learning = true;
       m.emk = ct.data();
       m.emk_len = static_cast<uint8_t>(ct.size());
+      m.field_roc = field_roc;
     }
-    // A new key announced by an earlier packet of this burst, not yet verified.
-    const bool pending = ekt_stream && !m.learning && rt.pending_burst == w.burst_serial();
     if (ekt_stream && !m.learning && rt.emk_len == 0 && !pending) return Drop::kEktNoKey;
 
     if (rt.packets >= rt.lifetime_limit) return Drop::kKeyExhausted;
-    // The sender's ROC from the field places the first packet of a stream; afterwards the
-    // estimate rules, so a field can never lower a known ROC.
+    // A ROC the packet proves (in-tag: in clear under the tag; RFC 8870: sealed in the wrap) gives
+    // the index outright, so a stream that lost track (an outage, a fresh slot) recovers at the next
+    // long form. It cannot lower a known ROC: an index below the window is refused as too old.
     uint64_t index;
-    if (rt.replay.initialized()) {
-      index = rt.replay.EstimateSrtpIndex(v.seq);
-    } else if (announces) {
+    if (roc_known) {
       index = (uint64_t{field_roc} << 16) | v.seq;
+    } else if (rt.replay.initialized()) {
+      index = rt.replay.EstimateSrtpIndex(v.seq);
     } else if (pending) {
       // The stream's first key arrived earlier in this burst: place this packet around it.
       ReplayWindow around;
-      around.Update(w_in[rt.pending_pos].index);
+      around.Update(pm->index);
       index = around.EstimateSrtpIndex(v.seq);
     } else {
       index = rt.replay.EstimateSrtpIndex(v.seq);
@@ -270,12 +302,18 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
       case ReplayVerdict::kTooOld: return Drop::kReplayTooOld;
     }
     const HmacSha1Key* key = &rt.key;
+    bool late = false;  // maybe sent under the previous key: also try the current one
     if (m.learning) {
       key = &m.prov;
-      rt.pending_burst = w.burst_serial();
-      rt.pending_pos = pos;
-    } else if (rt.has_prev && index < rt.key_start_index) {
+      if (!pending) {
+        rt.pending_burst = w.burst_serial();
+        rt.pending_pos = pos;
+      }
+    } else if (is_prev) {
+      key = &rt.prev_key;
+    } else if (!is_current && rt.has_prev && index < rt.key_start_index) {
       key = &rt.prev_key;  // sent before the key change, arriving late
+      late = true;
     }
     m.index = index;
     m.auth_end = auth_end;
@@ -296,18 +334,25 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     }
     m.key = *key;
     job = MacJob{p.data, mac_len, &m.key, m.mac};
-    // A new key announced earlier in this burst may already protect this packet: try it too
-    // (alone when the stream has no key yet).
-    if (pending) {
+    // A new key announced earlier in this burst may already protect this packet (a short form
+    // after it): try it too, alone when the stream has no key yet. A late packet is tried with
+    // the current key as well.
+    m.dual_pending = false;
+    if (pending && !m.learning && !is_current && !is_prev) {
       m.dual = true;
+      m.dual_pending = true;
       m.dual_from = rt.pending_pos;
-      const HmacSha1Key* pk = &w_in[rt.pending_pos].prov;
       if (rt.emk_len == 0) {
-        m.key = *pk;
+        m.key = pm->prov;
         m.dual_only = true;
       } else {
-        job2 = MacJob{p.data, mac_len, pk, m.mac2};
+        m.key2 = pm->prov;
+        job2 = MacJob{p.data, mac_len, &m.key2, m.mac2};
       }
+    } else if (late) {
+      m.dual = true;
+      m.key2 = rt.key;
+      job2 = MacJob{p.data, mac_len, &m.key2, m.mac2};
     }
     return Drop::kNone;
   }
@@ -340,6 +385,7 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     m.learning = false;
     m.dual = false;
     m.dual_only = false;
+    m.dual_pending = false;
     m.key = rt.key;
     job = MacJob{p.data, auth_end, &m.key, m.mac};
     return Drop::kNone;
@@ -354,18 +400,27 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
 void InstallLearned(StreamRt& rt, const InMeta& src, uint64_t index, WorkerCounters& c) {
   if (rt.emk_len == src.emk_len && std::memcmp(rt.emk.data(), src.emk, src.emk_len) == 0) return;
   if (rt.emk_len != 0 && std::memcmp(&rt.key, &src.prov, sizeof(rt.key)) == 0) {
-    // The same key in a new wrapping (RFC 8870 binds the ROC): remember the bytes, nothing else.
+    // The same key in a new wrapping (RFC 8870 seals the ROC in it): remember the bytes.
     std::memcpy(rt.emk.data(), src.emk, src.emk_len);
     rt.emk_len = src.emk_len;
+    rt.emk_roc = src.field_roc;
     return;
   }
   if (rt.emk_len != 0) {
+    // A verified packet of an older key (late, or replayed inside the window) proves that key,
+    // not that it is current: it must not roll the stream back.
+    if (index < rt.key_start_index) return;
+    if (!src.tag_in_mac && static_cast<int16_t>(src.epoch - rt.ekt_epoch) <= 0) return;
     rt.prev_key = rt.key;
+    rt.prev_emk = rt.emk;
+    rt.prev_emk_len = rt.emk_len;
+    rt.prev_emk_roc = rt.emk_roc;
     rt.has_prev = true;
   }
   rt.key = src.prov;
   // In-tag ISN: the first sequence number under the new key (0: in use since before). Its index
-  // is the one at or below this packet's with that SEQ.
+  // is the one at or below this packet's with that SEQ. RFC 8870 has no ISN: the key starts at
+  // the packet that proved it, and late packets around it are tried with both keys.
   uint64_t start = index;
   if (src.tag_in_mac && src.isn != 0) {
     start = (index & ~uint64_t{0xffff}) | src.isn;
@@ -376,6 +431,7 @@ void InstallLearned(StreamRt& rt, const InMeta& src, uint64_t index, WorkerCount
   rt.key_start_index = start;
   std::memcpy(rt.emk.data(), src.emk, src.emk_len);
   rt.emk_len = src.emk_len;
+  rt.emk_roc = src.field_roc;
   rt.ekt_epoch = src.epoch;
   rt.packets = 0;  // a new key starts a new lifetime
   c.ekt_keys_learned.Add();
@@ -392,9 +448,8 @@ Drop Commit(PacketRef& p, InMeta& m, InMeta* w_in, WorkerCounters& c) {
   } else {
     tag = p.data + m.auth_end;
   }
-  bool ok1 = SameTag(m.mac, tag, e.tag_len);
-  bool ok2 = m.dual && !m.dual_only && SameTag(m.mac2, tag, e.tag_len);
-  if (m.dual_only) std::swap(ok1, ok2);  // `mac` was computed with the pending key
+  const bool ok1 = SameTag(m.mac, tag, e.tag_len);
+  const bool ok2 = m.dual && !m.dual_only && SameTag(m.mac2, tag, e.tag_len);
   if (!ok1 && !ok2) return m.learning ? Drop::kEktKeyUnverified : Drop::kAuthFailed;
   // An earlier packet of the same burst may have taken this index (a duplicate within the burst)
   // or moved the window past it.
@@ -406,9 +461,11 @@ Drop Commit(PacketRef& p, InMeta& m, InMeta* w_in, WorkerCounters& c) {
   // Verified: a key this packet (or an earlier one in the burst) announced is now proven.
   if (m.learning) {
     InstallLearned(rt, m, m.index, c);
+  } else if (m.dual_only) {
+    InstallLearned(rt, w_in[m.dual_from], m.index, c);  // `mac` was computed with the new key
   } else if (ok2 && !ok1) {
-    InstallLearned(rt, w_in[m.dual_from], m.index, c);
-    if (!m.dual_only) m.key = w_in[m.dual_from].prov;  // re-tag with the key that verified
+    if (m.dual_pending) InstallLearned(rt, w_in[m.dual_from], m.index, c);
+    m.key = m.key2;  // re-tag with the key that verified
   }
   rt.replay.Update(m.index);
   ++rt.packets;
@@ -588,6 +645,13 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
     }
   }
   std::copy_n(sc.reorder.begin(), n, pkts.begin());  // the overflow, if any, stays at the tail
+  // Keys a packet announced live on only in the stream state once installed.
+  for (size_t i = 0; i < n; ++i) {
+    if (sc.in[i].learning || sc.in[i].dual) {
+      OPENSSL_cleanse(&sc.in[i].prov, sizeof(HmacSha1Key));
+      OPENSSL_cleanse(&sc.in[i].key2, sizeof(HmacSha1Key));
+    }
+  }
   return BurstResult{accepted, static_cast<uint16_t>(slot)};
 }
 

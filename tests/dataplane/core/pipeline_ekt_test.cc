@@ -137,6 +137,33 @@ TEST_F(EktPipelineTest, InTagNeedsTailroom) {
   EXPECT_EQ(Run(Next(), /*tailroom=*/0), Drop::kNoTailroom);
 }
 
+// A late long-form packet of the previous key verifies with that key and changes nothing.
+TEST_F(EktPipelineTest, LateLongFormOfThePreviousKeyDoesNotRollBack) {
+  SetUpGroup(EktFormat::kInTag, EktCipher::kAesKw128);
+  auto old_long = Next();  // one of the first three: long form under key 1
+  ASSERT_EQ(old_long.back() & 1, 1);
+  ASSERT_TRUE(sender_->ChangeKey().ok());
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(Run(Next()), Drop::kNone);
+  const auto before = KeyState();
+  EXPECT_EQ(Run(old_long), Drop::kNone);
+  EXPECT_EQ(KeyState(), before);
+  EXPECT_EQ(Run(Next()), Drop::kNone);
+}
+
+// A stream that lost track of the ROC (a long outage) recovers at the next long form.
+TEST_F(EktPipelineTest, RocRecoversFromTheNextLongForm) {
+  SetUpGroup(EktFormat::kInTag, EktCipher::kAes128Ecb);
+  ASSERT_EQ(Run(Next()), Drop::kNone);
+  // The switch misses 70000 packets: the sender's ROC moves on while the estimate cannot follow.
+  for (int i = 0; i < 70000; ++i) Next();
+  ASSERT_EQ(sender_->roc(), 1u);
+  auto p = Next();
+  while (!(p.back() & 1)) p = Next();  // audio: every third packet is long
+  EXPECT_EQ(Run(p), Drop::kNone);
+  EXPECT_EQ(rt().replay.roc(), sender_->roc());
+  EXPECT_EQ(Run(Next()), Drop::kNone);
+}
+
 TEST_F(EktPipelineTest, KeyChangeFollowedAndLatePacketsOfTheOldKeyAccepted) {
   SetUpGroup(EktFormat::kInTag, EktCipher::kAesKw128);
   std::vector<std::vector<uint8_t>> old_key;
@@ -154,9 +181,10 @@ TEST_F(EktPipelineTest, KeyChangeFollowedAndLatePacketsOfTheOldKeyAccepted) {
 
 TEST_F(EktPipelineTest, Rfc8870TamperedCiphertextAndRollback) {
   SetUpGroup(EktFormat::kRfc8870, EktCipher::kAesKwp128);
-  dataplane::MasterKey k1;
+  dataplane::MasterKey k0, k1;
+  k0.key.fill(0x10);
   k1.key.fill(0x11);
-  auto s1 = EktSender::Create(group_, kSsrc, false, k1);
+  auto s1 = EktSender::Create(group_, kSsrc, false, k0);  // a key the stream never used, epoch 0
   ASSERT_TRUE(s1.ok());
   auto old_sender = std::move(*s1);
   auto s2 = EktSender::Create(group_, kSsrc, false, k1);
@@ -170,7 +198,7 @@ TEST_F(EktPipelineTest, Rfc8870TamperedCiphertextAndRollback) {
   auto p = Next(*sender);
   p[p.size() - 47 + 5] ^= 1;
   EXPECT_EQ(Run(p), Drop::kEktUnwrapFailed);
-  // The old key (epoch 0) announced again on a new packet, validly protected: a rollback.
+  // Another key with an older epoch (0 < 1), validly protected: a rollback, never installed.
   auto rolled = Next(*old_sender);
   ASSERT_EQ(rolled.back(), ekt::kRfc8870TypeFull);
   EXPECT_EQ(Run(rolled), Drop::kEktEpochRollback);

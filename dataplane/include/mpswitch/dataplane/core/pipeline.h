@@ -106,8 +106,12 @@ struct alignas(64) StreamRt {
   uint16_t pending_pos = 0;      // that packet's position in the burst
   uint16_t ekt_epoch = 0;        // RFC 8870 epoch of the installed key
   uint8_t emk_len = 0;           // 0 = no key learned yet
+  uint8_t prev_emk_len = 0;
   bool has_prev = false;
+  uint32_t emk_roc = 0;          // RFC 8870: the ROC sealed in `emk` (in-tag carries it in clear)
+  uint32_t prev_emk_roc = 0;
   std::array<uint8_t, 40> emk{};  // the installed key's EMK / EKTCiphertext: unchanged = no work
+  std::array<uint8_t, 40> prev_emk{};  // the previous key's, so its late packets need no work
 
   // Installs the snapshot's key and forgets replay state and the packet count.
   void Install(const StreamEntry& e);
