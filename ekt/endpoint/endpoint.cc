@@ -166,6 +166,19 @@ std::vector<uint8_t> EktSender::Protect(std::span<const uint8_t> rtp,
   return p;
 }
 
+absl::StatusOr<const GroupParams*> EktReceiver::Unwrap(uint16_t spi, std::span<const uint8_t> ct,
+                                                      uint32_t ssrc, MasterKeyBytes& key,
+                                                      uint32_t& roc) const {
+  const GroupParams* g = groups_.Find(spi);
+  if (g == nullptr) return absl::NotFoundError(absl::StrFormat("unknown EKT SPI %d", spi));
+  auto w = KeyWrapper::Create(g->kek);
+  if (!w.ok()) return w.status();
+  const bool ok = format_ == EktFormat::kInTag ? DecryptInTagEmk(*w, g->cipher, ct, key)
+                                               : DecryptRfc8870(*w, ct, ssrc, key, roc);
+  if (!ok) return absl::PermissionDeniedError("EKT key does not unwrap under the group KEK");
+  return g;
+}
+
 std::vector<uint8_t> EktSender::ProtectRtcp(std::span<const uint8_t> rtcp) {
   std::vector<uint8_t> p(rtcp.begin(), rtcp.end());
   const uint32_t index = srtcp_index_++ & 0x7FFFFFFF;
@@ -216,18 +229,13 @@ absl::StatusOr<EktReceiver::Received> EktReceiver::ReceiveRtcp(std::span<const u
     ct = f.ciphertext;
     spi = f.spi;
   }
-  const GroupParams* g = groups_.Find(spi);
-  if (g == nullptr) return absl::NotFoundError(absl::StrFormat("unknown EKT SPI %d", spi));
-  auto w = KeyWrapper::Create(g->kek);
-  if (!w.ok()) return w.status();
   MasterKeyBytes kb;
-  const bool ok = format_ == EktFormat::kInTag ? DecryptInTagEmk(*w, g->cipher, ct, kb)
-                                               : DecryptRfc8870(*w, ct, ssrc, kb, roc);
-  if (!ok) return absl::PermissionDeniedError("EKT key does not unwrap under the group KEK");
+  auto g = Unwrap(spi, ct, ssrc, kb, roc);
+  if (!g.ok()) return g.status();
   Received r;
   r.ssrc = ssrc;
   std::copy(kb.begin(), kb.end(), r.master.key.begin());
-  r.master.salt = g->salt;
+  r.master.salt = (*g)->salt;
   OPENSSL_cleanse(kb.data(), kb.size());
   auto ctx = dataplane::SrtpCryptoContext::CreateRtcp(r.master);
   if (!ctx.ok()) return ctx.status();
@@ -292,14 +300,10 @@ absl::StatusOr<EktReceiver::Received> EktReceiver::Receive(std::span<const uint8
   r.ssrc = ssrc;
   Learned cand = l;
   if (announces && (l.emk.size() != ct.size() || !std::equal(ct.begin(), ct.end(), l.emk.begin()))) {
-    const GroupParams* g = groups_.Find(spi);
-    if (g == nullptr) return absl::NotFoundError(absl::StrFormat("unknown EKT SPI %d", spi));
-    auto w = KeyWrapper::Create(g->kek);
-    if (!w.ok()) return w.status();
     MasterKeyBytes kb;
-    const bool ok = format_ == EktFormat::kInTag ? DecryptInTagEmk(*w, g->cipher, ct, kb)
-                                                 : DecryptRfc8870(*w, ct, ssrc, kb, field_roc);
-    if (!ok) return absl::PermissionDeniedError("EKT key does not unwrap under the group KEK");
+    auto unwrapped = Unwrap(spi, ct, ssrc, kb, field_roc);
+    if (!unwrapped.ok()) return unwrapped.status();
+    const GroupParams* g = *unwrapped;
     const bool same_key = !l.emk.empty() && std::equal(kb.begin(), kb.end(), l.master.key.begin());
     if (format_ == EktFormat::kRfc8870 && !l.emk.empty() && !same_key &&
         static_cast<int16_t>(epoch - l.epoch) <= 0) {

@@ -17,6 +17,7 @@
 #include "mpswitch/dataplane/core/srtp_cipher.h"
 #include "mpswitch/dataplane/core/srtp_keys.h"
 #include "mpswitch/ekt/ekt.h"
+#include "mpswitch/ekt/key_codec.h"
 #include "mpswitch/ekt/keywrap.h"
 
 namespace mpswitch::ekt {
@@ -104,6 +105,10 @@ class EktReceiver {
     uint16_t epoch = 0;
     dataplane::ReplayWindow window;  // ROC estimation (and replay)
   };
+  // The group of `spi` and the master key (and, RFC 8870, the ROC) its field carries.
+  absl::StatusOr<const GroupParams*> Unwrap(uint16_t spi, std::span<const uint8_t> ct,
+                                            uint32_t ssrc, MasterKeyBytes& key, uint32_t& roc) const;
+
   GroupTable groups_;
   EktFormat format_;
   size_t tag_len_;
