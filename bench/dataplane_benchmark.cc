@@ -182,16 +182,13 @@ void BM_Libsrtp(benchmark::State& state) {
   Report(state, outputs, bytes);
 }
 
-// (d) The best conventional SFU on AES-CM: ciphers fetched once, HMAC from precomputed states.
-void BM_ConventionalCm(benchmark::State& state) {
-  const size_t payload = state.range(0);
-  const int fanout = static_cast<int>(state.range(1));
-  Traffic t(payload, fanout);
-  auto rx = SrtpCryptoContext::Create(t.sender_key, SrtpProfile::kAesCm128HmacSha1_80);
-  std::vector<SrtpCryptoContext> txs;
-  for (const MasterKey& k : t.receiver_keys) {
-    txs.push_back(*SrtpCryptoContext::Create(k, SrtpProfile::kAesCm128HmacSha1_80));
-  }
+// The conventional SFU's loop, shared by (d) and (e): verify + decrypt each packet once with the
+// sender's key, then for every receiver copy it, rewrite the CSRC and encrypt + tag with that
+// receiver's key. `unprotect(buf, len, roc)` returns the plaintext length or 0;
+// `protect(r, data, len, roc)` the protected length or 0. Both are inlined.
+template <typename Unprotect, typename Protect>
+void RunReencrypt(benchmark::State& state, const std::vector<std::vector<uint8_t>>& pool,
+                  int fanout, const char* what, Unprotect unprotect, Protect protect) {
   ReplayWindow replay;
   std::vector<uint8_t> buf(kBufCap);
   OutBuffers ob(fanout);
@@ -206,17 +203,17 @@ void BM_ConventionalCm(benchmark::State& state) {
       state.ResumeTiming();
     }
     for (int i = 0; i < kBurst; ++i, ++at) {
-      const auto& in = t.srtp_plain[at];
+      const auto& in = pool[at];
       std::memcpy(buf.data(), in.data(), in.size());
       const uint64_t index = replay.EstimateSrtpIndex(LoadBe16(buf.data() + 2));
       const uint32_t roc = static_cast<uint32_t>(index >> 16);
-      const size_t n = rx->Unprotect(buf.data(), in.size(), roc);
+      const size_t n = unprotect(buf.data(), in.size(), roc);
       ok &= n != 0 && replay.Check(index) == ReplayVerdict::kNew;
       replay.Update(index);
       for (int r = 0; r < fanout; ++r) {
         std::memcpy(ob.out[r].data, buf.data(), n);
         StoreBe32(ob.out[r].data + 12, (LoadBe32(buf.data() + 12) & ~0xfu) | (1 + r % 3));
-        const size_t len = txs[r].Protect(ob.out[r].data, n, kBufCap, roc);
+        const size_t len = protect(r, ob.out[r].data, n, roc);
         ok &= len != 0;
         bytes += len;
       }
@@ -224,8 +221,24 @@ void BM_ConventionalCm(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(ob.store.data());
   }
-  if (!ok) state.SkipWithError("conventional AES-CM path failed");
+  if (!ok) state.SkipWithError(what);
   Report(state, outputs, bytes);
+}
+
+// (d) The best conventional SFU on AES-CM: ciphers fetched once, HMAC from precomputed states.
+void BM_ConventionalCm(benchmark::State& state) {
+  const size_t payload = state.range(0);
+  const int fanout = static_cast<int>(state.range(1));
+  Traffic t(payload, fanout);
+  auto rx = SrtpCryptoContext::Create(t.sender_key, SrtpProfile::kAesCm128HmacSha1_80);
+  std::vector<SrtpCryptoContext> txs;
+  for (const MasterKey& k : t.receiver_keys) {
+    txs.push_back(*SrtpCryptoContext::Create(k, SrtpProfile::kAesCm128HmacSha1_80));
+  }
+  RunReencrypt(
+      state, t.srtp_plain, fanout, "conventional AES-CM path failed",
+      [&](uint8_t* p, size_t len, uint32_t roc) { return rx->Unprotect(p, len, roc); },
+      [&](int r, uint8_t* p, size_t len, uint32_t roc) { return txs[r].Protect(p, len, kBufCap, roc); });
 }
 
 // AEAD_AES_128_GCM (RFC 7714) for one key: AAD = RTP header, 16-byte tag, 12-byte IV from the salt.
@@ -297,38 +310,10 @@ void BM_ConventionalGcm(benchmark::State& state) {
     pool.push_back(q);
   }
   GcmSrtp rx = std::move(sender);
-  ReplayWindow replay;
-  std::vector<uint8_t> buf(kBufCap);
-  OutBuffers ob(fanout);
-  int at = 0;
-  uint64_t outputs = 0, bytes = 0;
-  bool ok = true;
-  for (auto _ : state) {
-    if (at == kPool) {
-      state.PauseTiming();
-      replay.Reset();
-      at = 0;
-      state.ResumeTiming();
-    }
-    for (int i = 0; i < kBurst; ++i, ++at) {
-      const auto& in = pool[at];
-      std::memcpy(buf.data(), in.data(), in.size());
-      const uint64_t index = replay.EstimateSrtpIndex(LoadBe16(buf.data() + 2));
-      const uint32_t roc = static_cast<uint32_t>(index >> 16);
-      const size_t n = rx.Unprotect(buf.data(), in.size(), header, roc);
-      ok &= n != 0 && replay.Check(index) == ReplayVerdict::kNew;
-      replay.Update(index);
-      for (int r = 0; r < fanout; ++r) {
-        std::memcpy(ob.out[r].data, buf.data(), n);
-        StoreBe32(ob.out[r].data + 12, (LoadBe32(buf.data() + 12) & ~0xfu) | (1 + r % 3));
-        bytes += txs[r].Protect(ob.out[r].data, n, header, roc);
-      }
-      outputs += fanout;
-    }
-    benchmark::DoNotOptimize(ob.store.data());
-  }
-  if (!ok) state.SkipWithError("GCM path failed");
-  Report(state, outputs, bytes);
+  RunReencrypt(
+      state, pool, fanout, "GCM path failed",
+      [&](uint8_t* p, size_t len, uint32_t roc) { return rx.Unprotect(p, len, header, roc); },
+      [&](int r, uint8_t* p, size_t len, uint32_t roc) { return txs[r].Protect(p, len, header, roc); });
 }
 
 // (f) The floor: the multi-buffer HMACs the switch must compute, and nothing else — one per output

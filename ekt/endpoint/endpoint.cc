@@ -263,7 +263,7 @@ absl::StatusOr<EktReceiver::Received> EktReceiver::Receive(std::span<const uint8
   const uint16_t seq = LoadBe16(pkt.data() + 2);
   Learned& l = by_ssrc_[ssrc];
 
-  size_t auth_end, carry_end;  // carry_end: end of what the plain SRTP packet keeps + tag
+  size_t auth_end;
   bool announces = false;
   std::span<const uint8_t> ct;
   uint16_t spi = 0, epoch = 0;
@@ -278,7 +278,6 @@ absl::StatusOr<EktReceiver::Received> EktReceiver::Receive(std::span<const uint8
       return absl::InvalidArgumentError("bad in-tag EKT trailer or unknown SPI");
     }
     auth_end = pkt.size() - v.trailer_len;
-    carry_end = pkt.size();
     announces = v.long_form;
     ct = v.emk;
     spi = v.spi;
@@ -289,7 +288,6 @@ absl::StatusOr<EktReceiver::Received> EktReceiver::Receive(std::span<const uint8
       return absl::InvalidArgumentError("bad RFC 8870 EKTField");
     }
     auth_end = pkt.size() - f.field_len - tag_len_;
-    carry_end = pkt.size() - f.field_len;
     announces = f.type == kRfc8870TypeFull;
     ct = f.ciphertext;
     spi = f.spi;
@@ -345,7 +343,6 @@ absl::StatusOr<EktReceiver::Received> EktReceiver::Receive(std::span<const uint8
   uint8_t tag[10];
   Tag(l.mac, r.srtp, roc, tag_len_, tag);
   r.srtp.insert(r.srtp.end(), tag, tag + tag_len_);
-  (void)carry_end;
   r.master = l.master;
   return r;
 }

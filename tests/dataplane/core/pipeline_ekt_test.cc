@@ -60,7 +60,8 @@ class EktPipelineTest : public ::testing::Test {
     PacketRef ref{p.data(), static_cast<uint16_t>(len), static_cast<uint16_t>(len + tailroom), kPort};
     std::vector<uint8_t> store(2048);
     OutPacket out{store.data(), 2048};
-    ProcessBurst(*snap_, *worker_, {&ref, 1}, {&out, 1});
+    const BurstResult r = ProcessBurst(*snap_, *worker_, {&ref, 1}, {&out, 1});
+    last_out_.assign(out.data, out.data + (r.outputs ? out.len : 0));
     return ref.drop;
   }
 
@@ -81,6 +82,7 @@ class EktPipelineTest : public ::testing::Test {
   std::unique_ptr<Snapshot> snap_;
   std::unique_ptr<WorkerState> worker_;
   uint16_t seq_ = 100;
+  std::vector<uint8_t> last_out_;  // the output of the last Run, if any
 };
 
 TEST_F(EktPipelineTest, ShortFormBeforeAnyKeyIsDropped) {
@@ -210,6 +212,14 @@ TEST_F(EktPipelineTest, Rfc8870TamperedCiphertextAndRollback) {
   const std::vector<uint8_t> tail = {9, 9, 0, 6, 0x07};
   ext.insert(ext.end(), tail.begin(), tail.end());
   EXPECT_EQ(Run(ext), Drop::kNone);
+  // Output: the packet less the trailing byte and the 6-byte field, ending with the new tag.
+  EXPECT_EQ(last_out_.size(), ext.size() - 1 - 6);
+  // A short field is carried through as it came.
+  auto plain_short = Next(*sender);
+  while (plain_short.back() != ekt::kRfc8870TypeShort) plain_short = Next(*sender);
+  EXPECT_EQ(Run(plain_short), Drop::kNone);
+  EXPECT_EQ(last_out_.size(), plain_short.size() - 1);
+  EXPECT_EQ(last_out_.back(), ekt::kRfc8870TypeShort);
 }
 
 }  // namespace
