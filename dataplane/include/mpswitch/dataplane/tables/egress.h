@@ -1,0 +1,51 @@
+// What workers need besides the routing snapshot: where each output goes. Published together with
+// the Snapshot as one immutable `DataplaneTables`, so a route and its address change atomically.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "mpswitch/dataplane/tables/snapshot.h"
+
+namespace mpswitch::dataplane {
+
+// An IPv4 or IPv6 address, network byte order (IPv4 in the first four bytes).
+struct IpAddr {
+  uint8_t family = 0;  // 4 or 6; 0 = unset
+  std::array<uint8_t, 16> b{};
+
+  static IpAddr V4(uint32_t host_order);
+  static IpAddr V6(std::span<const uint8_t, 16> bytes);
+  // "192.0.2.1" or "2001:db8::1"; InvalidArgument otherwise.
+  static absl::StatusOr<IpAddr> Parse(std::string_view text);
+  std::string ToString() const;
+  bool operator==(const IpAddr&) const = default;
+};
+
+// One receiver address: a leg's media address, to which the switch sends from `local_port` (the
+// receiving leg's port on the switch).
+struct Egress {
+  uint16_t local_port = 0;
+  IpAddr addr;
+  uint16_t port = 0;  // host order
+};
+
+struct DataplaneTables {
+  Snapshot media;
+  std::vector<Egress> egress;  // indexed by Destination::egress
+  uint64_t generation = 0;     // control's serial, for logs and tests
+
+  // Compiles streams into a snapshot and checks that every route names an entry of `egress` with
+  // an address family and a port. InvalidArgument names the offending stream or entry.
+  static absl::StatusOr<DataplaneTables> Build(std::span<const StreamConfig> streams,
+                                               std::vector<Egress> egress,
+                                               std::span<const ekt::GroupParams> ekt_groups = {},
+                                               uint64_t generation = 0);
+};
+
+}  // namespace mpswitch::dataplane

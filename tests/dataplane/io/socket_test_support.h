@@ -1,0 +1,87 @@
+// Loopback endpoints for the socket backend's tests and benchmarks: one UDP socket per leg, from
+// which the leg sends to its switch port and on which it receives what the switch sends it.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "mpswitch/dataplane/tables/egress.h"
+
+namespace mpswitch::dataplane::io::testing {
+
+class UdpEndpoint {
+ public:
+  // Binds an ephemeral port on `addr`; ok() is false when the family is not available.
+  explicit UdpEndpoint(const IpAddr& addr) : addr_(addr) {
+    fd_ = socket(addr.family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return;
+    int bytes = 8 << 20;
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes));
+    sockaddr_storage ss;
+    socklen_t sl = Fill(addr, 0, ss);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&ss), sl) != 0) {
+      close(fd_);
+      fd_ = -1;
+      return;
+    }
+    sl = sizeof(ss);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &sl);
+    port_ = ntohs(addr.family == 4 ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                   : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  }
+  ~UdpEndpoint() {
+    if (fd_ >= 0) close(fd_);
+  }
+  UdpEndpoint(const UdpEndpoint&) = delete;
+  UdpEndpoint& operator=(const UdpEndpoint&) = delete;
+
+  bool ok() const { return fd_ >= 0; }
+  uint16_t port() const { return port_; }
+  int fd() const { return fd_; }
+
+  bool SendTo(uint16_t port, const std::vector<uint8_t>& bytes) const {
+    sockaddr_storage ss;
+    const socklen_t sl = Fill(addr_, port, ss);
+    return sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&ss), sl) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  // One datagram if one arrives within `timeout_ms`, else empty.
+  std::vector<uint8_t> Receive(int timeout_ms) const {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return {};
+    std::vector<uint8_t> buf(65536);
+    const ssize_t n = recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
+    buf.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return buf;
+  }
+
+  static socklen_t Fill(const IpAddr& a, uint16_t port, sockaddr_storage& ss) {
+    std::memset(&ss, 0, sizeof(ss));
+    if (a.family == 4) {
+      auto* s = reinterpret_cast<sockaddr_in*>(&ss);
+      s->sin_family = AF_INET;
+      s->sin_port = htons(port);
+      std::memcpy(&s->sin_addr, a.b.data(), 4);
+      return sizeof(sockaddr_in);
+    }
+    auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
+    s->sin6_family = AF_INET6;
+    s->sin6_port = htons(port);
+    std::memcpy(&s->sin6_addr, a.b.data(), 16);
+    return sizeof(sockaddr_in6);
+  }
+
+ private:
+  IpAddr addr_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+}  // namespace mpswitch::dataplane::io::testing
