@@ -41,7 +41,8 @@ std::vector<dataplane::RouteConfig> MeetingTraffic::RoutesOf(size_t leg) const {
     if (r == leg || legs_[r].meeting != legs_[leg].meeting) continue;
     dataplane::RouteConfig rc;
     rc.egress = static_cast<uint32_t>(r);
-    rc.csrc = dataplane::CsrcRewrite{.sink = 1};
+    rc.csrc = dataplane::CsrcRewrite{};
+    rc.csrc->sink = 1;
     routes.push_back(rc);
   }
   return routes;

@@ -113,11 +113,11 @@ void SwitchesMeetings(const IpAddr& addr, uint16_t first_port, uint32_t workers)
 }
 
 TEST(SocketBackendTest, SwitchesMeetingsOverIpv4Loopback) {
-  SwitchesMeetings(IpAddr::V4(0x7f000001), 31000, 1);
+  SwitchesMeetings(IpAddr::FromV4(0x7f000001), 31000, 1);
 }
 
 TEST(SocketBackendTest, SwitchesMeetingsOverIpv4WithTwoWorkers) {
-  SwitchesMeetings(IpAddr::V4(0x7f000001), 31100, 2);
+  SwitchesMeetings(IpAddr::FromV4(0x7f000001), 31100, 2);
 }
 
 TEST(SocketBackendTest, SwitchesMeetingsOverIpv6Loopback) {
@@ -127,7 +127,7 @@ TEST(SocketBackendTest, SwitchesMeetingsOverIpv6Loopback) {
 }
 
 TEST(SocketBackendTest, PuntsDtlsAndStunWithTheSenderAddressAndAnswersFromTheMediaPort) {
-  const IpAddr lo = IpAddr::V4(0x7f000001);
+  const IpAddr lo = IpAddr::FromV4(0x7f000001);
   Loopback lb(lo, 1, 2, 31300, 1);
   ASSERT_TRUE(lb.status.ok()) << lb.status;
   // A DTLS ClientHello record header and a STUN binding request (RFC 7983 first bytes 22 and 0).
@@ -180,7 +180,7 @@ TEST(SocketBackendTest, RefusesTablesLargerThanItsWorkers) {
 // (to leg 1 alone, then to legs 1 and 2). Every other stream must arrive complete and intact,
 // and ASan must see no table freed under a worker.
 TEST(SocketBackendTest, ThousandRouteChangesUnderTrafficLoseNothingOnUnaffectedStreams) {
-  const IpAddr lo = IpAddr::V4(0x7f000001);
+  const IpAddr lo = IpAddr::FromV4(0x7f000001);
   Loopback lb(lo, /*meetings=*/1, /*legs=*/4, 31500, /*workers=*/2);
   ASSERT_TRUE(lb.status.ok()) << lb.status;
   std::atomic<bool> sending{true};

@@ -29,6 +29,7 @@ enum class IoDrop : uint8_t {
   kUdpBadChecksum,
   kUdpZeroChecksumV6,
   kNotMediaPort,
+  kVlanMismatch,
   kMultiSegment,
   kPuntRingFull,
   kPuntOversize,
@@ -38,6 +39,7 @@ enum class IoDrop : uint8_t {
   kSendFailed,
   kArpMalformed,
   kNdMalformed,
+  kPuntUnhandled,
   kCount,
 };
 
@@ -67,6 +69,7 @@ inline constexpr std::array<IoDropInfo, kIoDropCount> kIoDropInfo = {{
     {"udp_bad_checksum", "UDP checksum wrong (hardware or software check)"},
     {"udp_zero_checksum_v6", "IPv6 UDP datagram without a checksum (RFC 8200 forbids it)"},
     {"not_media_port", "UDP to a port outside the switch's media ports"},
+    {"vlan_mismatch", "frame not tagged with the port's configured VLAN"},
     {"multi_segment", "received packet in more than one buffer segment"},
     {"punt_ring_full", "control thread's ring full: non-media packet not delivered"},
     {"punt_oversize", "non-media packet larger than a punt slot"},
@@ -77,7 +80,17 @@ inline constexpr std::array<IoDropInfo, kIoDropCount> kIoDropInfo = {{
     {"arp_malformed", "ARP packet not Ethernet/IPv4, cut short, or from a group MAC/IP"},
     {"nd_malformed",
      "ICMPv6 checksum wrong, or NS/NA failing RFC 4861 validity checks (hop limit, length, options)"},
+    {"punt_unhandled", "non-media packet the control thread has no use for (ICMP, TCP, ...)"},
 }};
+
+// Every reason has a name: an entry left out of the table above would be an empty name.
+constexpr bool AllIoDropsNamed() {
+  for (const IoDropInfo& i : kIoDropInfo) {
+    if (i.name.empty()) return false;
+  }
+  return true;
+}
+static_assert(AllIoDropsNamed(), "kIoDropInfo must name every IoDrop");
 
 constexpr std::string_view IoDropName(IoDrop d) { return kIoDropInfo[static_cast<size_t>(d)].name; }
 

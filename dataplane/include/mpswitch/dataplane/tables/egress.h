@@ -10,22 +10,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "mpswitch/dataplane/tables/ip_addr.h"
 #include "mpswitch/dataplane/tables/snapshot.h"
 
 namespace mpswitch::dataplane {
-
-// An IPv4 or IPv6 address, network byte order (IPv4 in the first four bytes).
-struct IpAddr {
-  uint8_t family = 0;  // 4 or 6; 0 = unset
-  std::array<uint8_t, 16> b{};
-
-  static IpAddr V4(uint32_t host_order);
-  static IpAddr V6(std::span<const uint8_t, 16> bytes);
-  // "192.0.2.1" or "2001:db8::1"; InvalidArgument otherwise.
-  static absl::StatusOr<IpAddr> Parse(std::string_view text);
-  std::string ToString() const;
-  bool operator==(const IpAddr&) const = default;
-};
 
 // One receiver address: a leg's media address, to which the switch sends from `local_port` (the
 // receiving leg's port on the switch).
