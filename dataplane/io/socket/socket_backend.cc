@@ -124,6 +124,7 @@ struct SocketBackend::Worker {
   std::vector<sockaddr_storage> tx_addr;
   std::vector<std::pair<int, uint32_t>> order;
   std::thread thread;
+  clockid_t cpu_clock = CLOCK_THREAD_CPUTIME_ID;
 };
 
 SocketBackend::SocketBackend(SocketBackendConfig config)
@@ -215,6 +216,7 @@ absl::Status SocketBackend::Start() {
     if (!id.ok()) return id.status();
     w.reader_id = *id;
     w.thread = std::thread([this, &w] { Run(w); });
+    pthread_getcpuclockid(w.thread.native_handle(), &w.cpu_clock);
     if (i < config_.cpus.size()) {
       cpu_set_t set;
       CPU_ZERO(&set);
@@ -285,6 +287,7 @@ const WorkerCounters& SocketBackend::pipeline_counters(uint32_t w) const {
   return workers_[w]->state.counters();
 }
 const IoCounters& SocketBackend::io_counters(uint32_t w) const { return workers_[w]->io; }
+clockid_t SocketBackend::worker_cpu_clock(uint32_t w) const { return workers_[w]->cpu_clock; }
 
 void SocketBackend::Run(Worker& w) {
   constexpr int kMaxEvents = 64;
@@ -417,7 +420,9 @@ void SocketBackend::Run(Worker& w) {
         a = b;
       }
       w.io.tx_datagrams.Add(sent);
-      w.io.latency.Add(NowNs() - t_rx, sent);
+      const uint64_t done = NowNs();
+      w.io.latency.Add(done - t_rx, sent);
+      w.io.busy_ns.Add(done - t_rx);
     }
     domain_.Quiescent(w.reader_id);
     if (++since_cpu == 1024) {

@@ -12,6 +12,8 @@
 // may be read from any thread at any time.
 #pragma once
 
+#include <time.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -90,6 +92,8 @@ class SocketBackend {
   uint32_t workers() const { return static_cast<uint32_t>(workers_.size()); }
   const WorkerCounters& pipeline_counters(uint32_t w) const;
   const IoCounters& io_counters(uint32_t w) const;
+  // The CPU-time clock of worker w's thread (clock_gettime), valid while the backend runs.
+  clockid_t worker_cpu_clock(uint32_t w) const;
   const SocketBackendConfig& config() const { return config_; }
 
  private:

@@ -1,0 +1,126 @@
+// The DPDK poll-mode dataplane backend, for multipoint server hardware.
+//
+// One worker per worker lcore, each polling its own RX queue of every port and transmitting on its
+// own TX queue, so no queue has two users. With more than one worker the ports spread flows over
+// the queues by RSS on addresses and UDP ports, which keeps every stream on one worker (the only
+// writer of its replay window, ROC and learned key). Frames are parsed and validated (Ethernet,
+// one VLAN tag, IPv4/IPv6, UDP, checksums by the NIC when it can); media for the switch's ports
+// goes through the burst pipeline and out with precomputed Ethernet/IP/UDP headers; everything
+// else (ARP, NDP, DTLS, STUN, ICMP) is punted to the control thread through one rte_ring per
+// worker. Next-hop MAC addresses come from ARP/ND handled by the control thread, never on the
+// fast path: an unresolved next hop drops the copy (`no_neighbor`) and asks again.
+//
+// The published tables are reclaimed with DPDK's RCU QSBR: a worker reports a quiescent state
+// after every poll round. Per-lcore counters are served through DPDK telemetry under /mpswitch/.
+//
+// Only dataplane/io/dpdk includes DPDK headers; this interface does not.
+//
+// Threading: everything here belongs to one control thread, except the counters (any thread).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "mpswitch/dataplane/core/pipeline.h"
+#include "mpswitch/dataplane/io/frame.h"
+#include "mpswitch/dataplane/io/io_counters.h"
+#include "mpswitch/dataplane/io/socket_backend.h"  // PuntedDatagram
+#include "mpswitch/dataplane/tables/egress.h"
+
+namespace mpswitch::dataplane::io {
+
+// Initialises DPDK's EAL once per process with `args` (argv[0] excluded). When the arguments say
+// nothing about memory, adds `--no-huge -m 512` if no free hugepages are mounted, so the switch
+// runs anywhere; logs which. A second call is a no-op returning OK. FailedPrecondition with
+// rte_strerror's text when EAL refuses.
+absl::Status InitEal(const std::vector<std::string>& args);
+
+struct DpdkPortConfig {
+  std::string device;  // ethdev name: PCI address "0000:3b:00.0" or a vdev "net_pcap0"
+  IpAddr ipv4;         // the switch's addresses on this port (either may be unset)
+  uint8_t ipv4_prefix = 24;
+  IpAddr ipv6;
+  uint8_t ipv6_prefix = 64;
+  std::optional<IpAddr> gateway4;  // next hop for IPv4 destinations off the subnet
+  std::optional<IpAddr> gateway6;
+  std::optional<uint16_t> vlan;    // VLAN id tagged on transmit and expected on receive
+  uint16_t rx_desc = 1024;
+  uint16_t tx_desc = 1024;
+};
+
+struct DpdkBackendConfig {
+  std::vector<DpdkPortConfig> ports;
+  std::vector<unsigned> worker_lcores;  // empty: every worker lcore EAL was given
+  uint16_t first_port = 16384;          // UDP media ports [first_port, first_port + port_count)
+  uint16_t port_count = 16384;
+  uint32_t mbufs = 0;                   // 0: sized from queues, bursts and rings
+  uint16_t mbuf_cache = 256;
+  uint16_t burst = 32;
+  uint16_t max_outputs = 1024;          // output copies per burst
+  uint32_t stream_slots = 4096;
+  uint32_t punt_ring_slots = 1024;      // per worker
+  uint32_t tx_drain_us = 100;           // a partly filled TX buffer waits at most this long
+  uint32_t idle_sleep_us = 0;           // sleep after an empty poll (0: busy poll, production)
+  uint8_t dscp = 46;
+  uint8_t ttl = 64;
+  std::function<std::unique_ptr<MacKernel>()> mac_kernel;  // MakeBestMacKernel when empty
+};
+
+// Per-lcore statistics as telemetry reports them.
+struct DpdkWorkerStats {
+  unsigned lcore = 0;
+  const WorkerCounters* pipeline = nullptr;
+  const IoCounters* io = nullptr;
+};
+
+class DpdkBackend {
+ public:
+  // Needs InitEal first. Configures and starts every port (queues, RSS, offloads, mempool),
+  // creates the punt rings, the RCU QSBR variable and the telemetry commands. Errors name the
+  // port and what DPDK said.
+  static absl::StatusOr<std::unique_ptr<DpdkBackend>> Create(DpdkBackendConfig config);
+  ~DpdkBackend();  // stops workers, stops and closes the ports (flushes pcap output)
+
+  absl::Status Start();  // launches the worker lcores
+  void Stop();           // signals and waits for them; idempotent
+
+  // Compiles header templates for every egress (with the neighbours known now) and publishes them
+  // with the tables. Unknown next hops are asked for by ARP/NS; the tables are republished when
+  // they answer. InvalidArgument when an egress has no port to leave by or slots do not fit.
+  absl::Status Publish(DataplaneTables tables);
+  // Link-layer address of a neighbour known without ARP/ND (static configuration, tests).
+  absl::Status AddNeighbor(const IpAddr& ip, const MacAddr& mac);
+  std::optional<MacAddr> Neighbor(const IpAddr& ip) const;
+
+  // The control thread's turn: answers ARP and NDP for the switch's addresses, learns neighbours
+  // (republishing when one changes), re-asks unresolved ones about once a second, and hands every
+  // punted UDP datagram on a media port (DTLS, STUN) to `on_datagram`. Returns packets handled.
+  size_t PollControl(absl::FunctionRef<void(const PuntedDatagram&)> on_datagram);
+  // Sends one UDP datagram from a media port on the control thread's own TX queue.
+  absl::Status SendFrom(uint16_t local_port, const IpAddr& to, uint16_t to_port,
+                        std::span<const uint8_t> bytes);
+
+  uint32_t workers() const;
+  DpdkWorkerStats stats(uint32_t w) const;
+  // Counters of the control thread (punts it could not use, ARP/ND answered).
+  const IoCounters& control_counters() const;
+  uint16_t port_id(size_t i) const;
+  MacAddr port_mac(size_t i) const;
+  const DpdkBackendConfig& config() const;
+
+  struct Impl;
+
+ private:
+  explicit DpdkBackend(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mpswitch::dataplane::io

@@ -1,0 +1,1019 @@
+#include "mpswitch/dataplane/io/dpdk_backend.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "dpdk_compat.h"
+#include "mpswitch/dataplane/core/packet.h"
+#include "mpswitch/dataplane/io/publisher.h"
+
+namespace mpswitch::dataplane::io {
+namespace {
+
+constexpr uint16_t kTxBufLen = 64;
+
+std::string DpdkError(int err) { return rte_strerror(err < 0 ? -err : err); }
+
+bool HasArg(const std::vector<std::string>& args, std::string_view a) {
+  for (const std::string& s : args) {
+    if (s == a || s.rfind(std::string(a) + "=", 0) == 0) return true;
+  }
+  return false;
+}
+
+// Free hugepages on a mounted hugetlbfs: the only case in which EAL can use them.
+bool HugepagesUsable() {
+  std::ifstream mounts("/proc/mounts");
+  std::string line;
+  bool mounted = false;
+  while (std::getline(mounts, line)) {
+    if (line.find(" hugetlbfs ") != std::string::npos) mounted = true;
+  }
+  if (!mounted) return false;
+  std::ifstream meminfo("/proc/meminfo");
+  while (std::getline(meminfo, line)) {
+    long free = 0;
+    if (std::sscanf(line.c_str(), "HugePages_Free: %ld", &free) == 1) return free > 64;
+  }
+  return false;
+}
+
+HwCheck FromFlags(uint64_t flags, uint64_t mask, uint64_t good, uint64_t bad, uint64_t none) {
+  const uint64_t v = flags & mask;
+  if (v == good || v == none) return HwCheck::kGood;
+  if (v == bad) return HwCheck::kBad;
+  return HwCheck::kUnknown;
+}
+
+// The RCU QSBR variable, in the shape Publisher expects.
+class RcuDomain {
+ public:
+  explicit RcuDomain(rte_rcu_qsbr* v) : v_(v) {}
+  uint64_t Start() { return rte_rcu_qsbr_start(v_); }
+  bool Check(uint64_t token) const { return rte_rcu_qsbr_check(v_, token, false) == 1; }
+
+ private:
+  rte_rcu_qsbr* v_;
+};
+
+// How one egress leaves the box: port, headers (with the next hop's MAC once known).
+struct EgressRt {
+  HeaderTemplate tmpl;
+  uint16_t port_index = 0;
+  bool resolved = false;
+};
+
+struct DpdkTables {
+  std::shared_ptr<const DataplaneTables> base;  // shared by republished copies (control only)
+  std::vector<EgressRt> egress;
+};
+
+struct PortRt {
+  uint16_t id = 0;
+  MacAddr mac{};
+  bool hw_ip_csum = false;   // TX offloads
+  bool hw_udp_csum = false;
+  bool rx_csum = false;      // RX flags are meaningful
+};
+
+// TX buffering per worker and port: outputs wait until a full burst or the drain timer, and
+// carry their burst's receive time so latency is measured when they really leave.
+struct TxBuffer {
+  rte_mbuf* pkts[kTxBufLen];
+  uint64_t rx_tsc[kTxBufLen];
+  uint16_t n = 0;
+};
+
+}  // namespace
+
+struct DpdkBackend::Impl {
+  struct Worker {
+    Worker(const DpdkBackendConfig& c, std::unique_ptr<MacKernel> kernel)
+        : state(c.stream_slots, std::move(kernel), c.burst, c.max_outputs),
+          rx(c.burst), refs(c.burst), stash(c.max_outputs, nullptr), outs(c.max_outputs),
+          tx(c.ports.size()) {}
+    unsigned lcore = 0;
+    uint16_t queue = 0;
+    WorkerState state;
+    IoCounters io;
+    rte_ring* punt = nullptr;
+    std::vector<rte_mbuf*> rx;
+    std::vector<PacketRef> refs;
+    std::vector<rte_mbuf*> stash;  // output buffers offered to the pipeline, refilled per burst
+    uint32_t usable = 0;           // stash[0..usable) all hold an mbuf
+    std::vector<OutPacket> outs;
+    std::vector<TxBuffer> tx;
+    uint64_t last_drain = 0;
+    uint16_t ip_id = 0;
+    Impl* impl = nullptr;
+  };
+
+  explicit Impl(DpdkBackendConfig c) : config(std::move(c)) {}
+  ~Impl();
+
+  absl::Status Init();
+  absl::Status SetupPort(size_t i);
+  int WorkerLoop(Worker& w);
+  void RefillStash(Worker& w);
+  void Flush(Worker& w, size_t port, uint64_t now);
+  absl::Status Compile(std::shared_ptr<const DataplaneTables> base);
+  struct Route {
+    size_t port;
+    IpAddr next_hop;
+    IpAddr src;
+  };
+  std::optional<Route> RouteFor(const IpAddr& dst) const;
+  void Ask(size_t port, const IpAddr& next_hop);
+  bool SendFrame(size_t port, const uint8_t* frame, size_t len);
+  void HandlePunt(rte_mbuf* m, absl::FunctionRef<void(const PuntedDatagram&)> on_datagram);
+  void Learn(const IpAddr& ip, const MacAddr& mac);
+
+  DpdkBackendConfig config;
+  std::vector<PortRt> ports;
+  rte_mempool* pool = nullptr;
+  rte_rcu_qsbr* qsv = nullptr;
+  std::unique_ptr<RcuDomain> domain;
+  std::unique_ptr<Publisher<DpdkTables, RcuDomain>> publisher;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::atomic<bool> running{false};
+  uint64_t tsc_hz = 1;
+  uint64_t drain_tsc = 0;
+  // Control state.
+  IoCounters control;
+  absl::flat_hash_map<std::string, MacAddr> neighbors;  // key: IpAddr bytes
+  struct Pending {
+    size_t port;
+    IpAddr ip;
+  };
+  std::vector<Pending> unresolved;
+  std::chrono::steady_clock::time_point last_ask{};
+  std::shared_ptr<const DataplaneTables> base;
+  bool ports_started = false;
+};
+
+namespace {
+
+std::string NeighborKey(const IpAddr& ip) {
+  return std::string(reinterpret_cast<const char*>(ip.b.data()), 16) + static_cast<char>(ip.family);
+}
+
+bool InSubnet(const IpAddr& a, const IpAddr& net, uint8_t prefix) {
+  if (a.family != net.family) return false;
+  const uint8_t bits = a.family == 4 ? 32 : 128;
+  prefix = std::min(prefix, bits);
+  for (uint8_t i = 0; i < prefix; ++i) {
+    const uint8_t mask = static_cast<uint8_t>(0x80 >> (i % 8));
+    if ((a.b[i / 8] & mask) != (net.b[i / 8] & mask)) return false;
+  }
+  return true;
+}
+
+// Telemetry callbacks carry no user pointer: the live backend is registered here.
+std::mutex g_telemetry_mu;
+DpdkBackend::Impl* g_telemetry_impl = nullptr;
+bool g_telemetry_registered = false;
+
+void AddCounters(rte_tel_data* d, const WorkerCounters& p, const IoCounters& io) {
+  rte_tel_data_add_dict_u64(d, "rx_frames", io.rx_datagrams.Get());
+  rte_tel_data_add_dict_u64(d, "rx_bursts", io.rx_bursts.Get());
+  rte_tel_data_add_dict_u64(d, "media_packets", p.rx_packets.Get());
+  rte_tel_data_add_dict_u64(d, "accepted", p.accepted.Get());
+  rte_tel_data_add_dict_u64(d, "outputs", p.outputs.Get());
+  rte_tel_data_add_dict_u64(d, "tags_computed", p.tags_computed.Get());
+  rte_tel_data_add_dict_u64(d, "ekt_keys_learned", p.ekt_keys_learned.Get());
+  rte_tel_data_add_dict_u64(d, "tx_frames", io.tx_datagrams.Get());
+  rte_tel_data_add_dict_u64(d, "punted", io.punted.Get());
+  rte_tel_data_add_dict_u64(d, "latency_p50_ns", io.latency.QuantileNs(0.5));
+  rte_tel_data_add_dict_u64(d, "latency_p99_ns", io.latency.QuantileNs(0.99));
+  for (size_t i = 1; i < kDropCount; ++i) {
+    if (const uint64_t v = p.drops[i].Get(); v != 0) {
+      rte_tel_data_add_dict_u64(d, std::string(kDropInfo[i].name).c_str(), v);
+    }
+  }
+  for (size_t i = 1; i < kIoDropCount; ++i) {
+    if (const uint64_t v = io.drops[i].Get(); v != 0) {
+      rte_tel_data_add_dict_u64(d, std::string(kIoDropInfo[i].name).c_str(), v);
+    }
+  }
+}
+
+int TelemetryLcores(const char*, const char*, rte_tel_data* d) {
+  std::lock_guard<std::mutex> l(g_telemetry_mu);
+  rte_tel_data_start_array(d, RTE_TEL_INT_VAL);
+  if (g_telemetry_impl == nullptr) return 0;
+  for (const auto& w : g_telemetry_impl->workers) rte_tel_data_add_array_int(d, static_cast<int>(w->lcore));
+  return 0;
+}
+
+int TelemetryLcore(const char*, const char* params, rte_tel_data* d) {
+  std::lock_guard<std::mutex> l(g_telemetry_mu);
+  if (g_telemetry_impl == nullptr || params == nullptr) return -EINVAL;
+  char* end = nullptr;
+  const long lcore = std::strtol(params, &end, 10);
+  if (end == params) return -EINVAL;
+  for (const auto& w : g_telemetry_impl->workers) {
+    if (static_cast<long>(w->lcore) != lcore) continue;
+    rte_tel_data_start_dict(d);
+    AddCounters(d, w->state.counters(), w->io);
+    return 0;
+  }
+  return -EINVAL;
+}
+
+int TelemetryStats(const char*, const char*, rte_tel_data* d) {
+  std::lock_guard<std::mutex> l(g_telemetry_mu);
+  rte_tel_data_start_dict(d);
+  if (g_telemetry_impl == nullptr) return 0;
+  uint64_t rx = 0, accepted = 0, outputs = 0, tx = 0, punted = 0, drops = 0;
+  for (const auto& w : g_telemetry_impl->workers) {
+    rx += w->io.rx_datagrams.Get();
+    accepted += w->state.counters().accepted.Get();
+    outputs += w->state.counters().outputs.Get();
+    tx += w->io.tx_datagrams.Get();
+    punted += w->io.punted.Get();
+    for (size_t i = 1; i < kDropCount; ++i) drops += w->state.counters().drops[i].Get();
+    for (size_t i = 1; i < kIoDropCount; ++i) drops += w->io.drops[i].Get();
+  }
+  rte_tel_data_add_dict_u64(d, "workers", g_telemetry_impl->workers.size());
+  rte_tel_data_add_dict_u64(d, "rx_frames", rx);
+  rte_tel_data_add_dict_u64(d, "accepted", accepted);
+  rte_tel_data_add_dict_u64(d, "outputs", outputs);
+  rte_tel_data_add_dict_u64(d, "tx_frames", tx);
+  rte_tel_data_add_dict_u64(d, "punted", punted);
+  rte_tel_data_add_dict_u64(d, "dropped", drops);
+  return 0;
+}
+
+int TelemetryDrops(const char*, const char*, rte_tel_data* d) {
+  std::lock_guard<std::mutex> l(g_telemetry_mu);
+  rte_tel_data_start_dict(d);
+  if (g_telemetry_impl == nullptr) return 0;
+  for (size_t i = 1; i < kDropCount; ++i) {
+    uint64_t v = 0;
+    for (const auto& w : g_telemetry_impl->workers) v += w->state.counters().drops[i].Get();
+    rte_tel_data_add_dict_u64(d, std::string(kDropInfo[i].name).c_str(), v);
+  }
+  for (size_t i = 1; i < kIoDropCount; ++i) {
+    uint64_t v = g_telemetry_impl->control.drops[i].Get();
+    for (const auto& w : g_telemetry_impl->workers) v += w->io.drops[i].Get();
+    rte_tel_data_add_dict_u64(d, std::string(kIoDropInfo[i].name).c_str(), v);
+  }
+  return 0;
+}
+
+}  // namespace
+
+absl::Status InitEal(const std::vector<std::string>& args) {
+  static std::mutex mu;
+  static bool done = false;
+  static std::vector<std::string> storage;
+  static std::vector<char*> argv;
+  std::lock_guard<std::mutex> l(mu);
+  if (done) return absl::OkStatus();
+  storage = {"mpswitch"};
+  storage.insert(storage.end(), args.begin(), args.end());
+  if (!HasArg(args, "--no-huge") && !HasArg(args, "-m") && !HasArg(args, "--socket-mem")) {
+    if (HugepagesUsable()) {
+      std::fprintf(stderr, "mpswitch: DPDK uses the mounted hugepages\n");
+    } else {
+      std::fprintf(stderr, "mpswitch: no free hugepages mounted: DPDK runs with --no-huge -m 512 "
+                           "(slower mbuf handling; see README for hugepages)\n");
+      storage.insert(storage.end(), {"--no-huge", "-m", "512"});
+    }
+  }
+  argv.clear();
+  for (std::string& s : storage) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  const int r = rte_eal_init(static_cast<int>(argv.size() - 1), argv.data());
+  if (r < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("DPDK EAL initialisation failed: %s", DpdkError(rte_errno)));
+  }
+  done = true;
+  return absl::OkStatus();
+}
+
+DpdkBackend::DpdkBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+absl::StatusOr<std::unique_ptr<DpdkBackend>> DpdkBackend::Create(DpdkBackendConfig config) {
+  if (rte_eal_get_lcore_state(rte_get_main_lcore()) != RUNNING && rte_lcore_count() == 0) {
+    return absl::FailedPreconditionError("DPDK EAL is not initialised: call InitEal first");
+  }
+  auto impl = std::make_unique<Impl>(std::move(config));
+  if (auto st = impl->Init(); !st.ok()) return st;
+  return std::unique_ptr<DpdkBackend>(new DpdkBackend(std::move(impl)));
+}
+
+absl::Status DpdkBackend::Impl::Init() {
+  if (config.ports.empty()) return absl::InvalidArgumentError("no DPDK port configured");
+  if (config.burst == 0 || config.burst > 512 || config.max_outputs == 0) {
+    return absl::InvalidArgumentError("burst must be 1..512 and max_outputs above 0");
+  }
+  if (config.port_count == 0 || uint32_t{config.first_port} + config.port_count > 65536) {
+    return absl::InvalidArgumentError("media port range does not fit in 1..65535");
+  }
+  if (config.worker_lcores.empty()) {
+    unsigned lc;
+    RTE_LCORE_FOREACH_WORKER(lc) config.worker_lcores.push_back(lc);
+  }
+  if (config.worker_lcores.empty()) {
+    return absl::InvalidArgumentError(
+        "EAL has no worker lcore: give it at least two (-l 0-1), the first is the control thread");
+  }
+  for (unsigned lc : config.worker_lcores) {
+    if (lc == rte_get_main_lcore() || !rte_lcore_is_enabled(lc)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("lcore %d is not a worker lcore of this EAL", lc));
+    }
+  }
+  const uint32_t nw = static_cast<uint32_t>(config.worker_lcores.size());
+  tsc_hz = rte_get_tsc_hz();
+  drain_tsc = tsc_hz / 1'000'000 * config.tx_drain_us;
+
+  uint32_t mbufs = config.mbufs;
+  if (mbufs == 0) {
+    for (const DpdkPortConfig& p : config.ports) mbufs += nw * (p.rx_desc + p.tx_desc) + p.tx_desc;
+    mbufs += nw * (config.max_outputs + config.burst + kTxBufLen * config.ports.size() +
+                   config.punt_ring_slots);
+    mbufs += 1024;
+  }
+  static std::atomic<int> pool_serial{0};
+  const std::string pool_name = absl::StrFormat("mpswitch_mbufs_%d", pool_serial++);
+  pool = rte_pktmbuf_pool_create(pool_name.c_str(), mbufs, config.mbuf_cache, 0,
+                                 RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+  if (pool == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "cannot create a pool of %d mbufs: %s (give EAL more memory with -m or hugepages, or "
+        "lower mbufs)", mbufs, DpdkError(rte_errno)));
+  }
+
+  const size_t qsv_size = rte_rcu_qsbr_get_memsize(nw);
+  qsv = static_cast<rte_rcu_qsbr*>(rte_zmalloc("mpswitch_rcu", qsv_size, RTE_CACHE_LINE_SIZE));
+  if (qsv == nullptr || rte_rcu_qsbr_init(qsv, nw) != 0) {
+    return absl::ResourceExhaustedError("cannot allocate the RCU QSBR variable");
+  }
+  domain = std::make_unique<RcuDomain>(qsv);
+  publisher = std::make_unique<Publisher<DpdkTables, RcuDomain>>(*domain);
+
+  for (uint32_t i = 0; i < nw; ++i) {
+    auto kernel = config.mac_kernel ? config.mac_kernel() : MakeBestMacKernel();
+    auto w = std::make_unique<Worker>(config, std::move(kernel));
+    w->lcore = config.worker_lcores[i];
+    w->queue = static_cast<uint16_t>(i);
+    w->impl = this;
+    static std::atomic<int> ring_serial{0};
+    const std::string name = absl::StrFormat("mpswitch_punt_%d", ring_serial++);
+    w->punt = rte_ring_create(name.c_str(), config.punt_ring_slots,
+                              static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (w->punt == nullptr) {
+      return absl::ResourceExhaustedError(
+          absl::StrFormat("cannot create punt ring %s: %s", name, DpdkError(rte_errno)));
+    }
+    if (rte_rcu_qsbr_thread_register(qsv, i) != 0) {
+      return absl::InternalError("cannot register a worker with RCU QSBR");
+    }
+    workers.push_back(std::move(w));
+  }
+  ports.resize(config.ports.size());
+  for (size_t i = 0; i < config.ports.size(); ++i) {
+    if (auto st = SetupPort(i); !st.ok()) return st;
+  }
+  ports_started = true;
+  for (auto& w : workers) {
+    RefillStash(*w);
+    if (w->usable != config.max_outputs) {
+      return absl::ResourceExhaustedError("mbuf pool too small for the output buffers");
+    }
+  }
+  std::lock_guard<std::mutex> l(g_telemetry_mu);
+  if (!g_telemetry_registered) {
+    rte_telemetry_register_cmd("/mpswitch/stats", TelemetryStats,
+                               "Totals over all mpswitch workers. Takes no parameters");
+    rte_telemetry_register_cmd("/mpswitch/lcores", TelemetryLcores,
+                               "Worker lcores of mpswitch. Takes no parameters");
+    rte_telemetry_register_cmd("/mpswitch/lcore", TelemetryLcore,
+                               "Counters and drops of one worker. Parameters: int lcore_id");
+    rte_telemetry_register_cmd("/mpswitch/drops", TelemetryDrops,
+                               "Drops by reason over all workers. Takes no parameters");
+    g_telemetry_registered = true;
+  }
+  g_telemetry_impl = this;
+  return absl::OkStatus();
+}
+
+absl::Status DpdkBackend::Impl::SetupPort(size_t i) {
+  const DpdkPortConfig& pc = config.ports[i];
+  PortRt& p = ports[i];
+  if (rte_eth_dev_get_port_by_name(pc.device.c_str(), &p.id) != 0) {
+    return absl::NotFoundError(absl::StrFormat(
+        "DPDK port '%s' not found: bind the NIC to vfio-pci, or pass --vdev for a virtual one",
+        pc.device));
+  }
+  rte_eth_dev_info info;
+  if (int r = rte_eth_dev_info_get(p.id, &info); r != 0) {
+    return absl::InternalError(absl::StrFormat("port %s: %s", pc.device, DpdkError(r)));
+  }
+  const uint16_t nw = static_cast<uint16_t>(workers.size());
+  if (info.max_rx_queues < nw || info.max_tx_queues < nw + 1) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "port %s has %d RX / %d TX queues; %d workers need %d and %d", pc.device,
+        info.max_rx_queues, info.max_tx_queues, nw, nw, nw + 1));
+  }
+  rte_eth_conf conf{};
+  const uint64_t want_rss = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_IPV6 |
+                            RTE_ETH_RSS_NONFRAG_IPV6_UDP;
+  if (nw > 1 && (info.flow_type_rss_offloads & want_rss) != 0) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads & want_rss;
+  } else if (nw > 1) {
+    std::fprintf(stderr,
+                 "mpswitch: port %s has no RSS; %d workers rely on the peer spreading flows over "
+                 "queues\n", pc.device.c_str(), nw);
+  }
+  const uint64_t rx_csum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+  if ((info.rx_offload_capa & rx_csum) == rx_csum) {
+    conf.rxmode.offloads |= rx_csum;
+    p.rx_csum = true;
+  }
+  if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) {
+    conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+    p.hw_ip_csum = true;
+  }
+  if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) {
+    conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+    p.hw_udp_csum = true;
+  }
+  if (int r = rte_eth_dev_configure(p.id, nw, nw + 1, &conf); r != 0) {
+    return absl::InternalError(absl::StrFormat("configuring port %s: %s", pc.device, DpdkError(r)));
+  }
+  uint16_t rxd = pc.rx_desc, txd = pc.tx_desc;
+  rte_eth_dev_adjust_nb_rx_tx_desc(p.id, &rxd, &txd);
+  const int socket = rte_eth_dev_socket_id(p.id) < 0 ? 0 : rte_eth_dev_socket_id(p.id);
+  for (uint16_t q = 0; q < nw; ++q) {
+    rte_eth_rxconf rxc = info.default_rxconf;
+    rxc.offloads = conf.rxmode.offloads;
+    if (int r = rte_eth_rx_queue_setup(p.id, q, rxd, static_cast<unsigned>(socket), &rxc, pool);
+        r != 0) {
+      return absl::InternalError(
+          absl::StrFormat("RX queue %d of port %s: %s", q, pc.device, DpdkError(r)));
+    }
+  }
+  for (uint16_t q = 0; q <= nw; ++q) {
+    rte_eth_txconf txc = info.default_txconf;
+    txc.offloads = conf.txmode.offloads;
+    if (int r = rte_eth_tx_queue_setup(p.id, q, txd, static_cast<unsigned>(socket), &txc); r != 0) {
+      return absl::InternalError(
+          absl::StrFormat("TX queue %d of port %s: %s", q, pc.device, DpdkError(r)));
+    }
+  }
+  if (int r = rte_eth_dev_start(p.id); r != 0) {
+    return absl::InternalError(absl::StrFormat("starting port %s: %s", pc.device, DpdkError(r)));
+  }
+  // NDP solicitations go to solicited-node multicast groups; not every PMD filters by list.
+  rte_eth_allmulticast_enable(p.id);
+  rte_ether_addr mac;
+  rte_eth_macaddr_get(p.id, &mac);
+  std::memcpy(p.mac.data(), mac.addr_bytes, 6);
+  return absl::OkStatus();
+}
+
+DpdkBackend::Impl::~Impl() {
+  {
+    std::lock_guard<std::mutex> l(g_telemetry_mu);
+    if (g_telemetry_impl == this) g_telemetry_impl = nullptr;
+  }
+  for (auto& w : workers) {
+    for (rte_mbuf*& m : w->stash) {
+      if (m != nullptr) rte_pktmbuf_free(m);
+      m = nullptr;
+    }
+    for (TxBuffer& b : w->tx) {
+      rte_pktmbuf_free_bulk(b.pkts, b.n);
+      b.n = 0;
+    }
+    if (w->punt != nullptr) {
+      void* m;
+      while (rte_ring_dequeue(w->punt, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+      rte_ring_free(w->punt);
+    }
+  }
+  if (ports_started) {
+    for (const PortRt& p : ports) {
+      rte_eth_dev_stop(p.id);
+      rte_eth_dev_close(p.id);
+    }
+  }
+  publisher.reset();
+  rte_free(qsv);
+  // The pool is freed last: ports may still hold its mbufs until they are closed.
+  rte_mempool_free(pool);
+}
+
+DpdkBackend::~DpdkBackend() { Stop(); }
+
+void DpdkBackend::Impl::RefillStash(Worker& w) {
+  // Slots [0, usable) are full except those the last burst consumed (set to nullptr); refill
+  // those in one bulk allocation, then extend `usable` while slots are full.
+  rte_mbuf* fresh[64];
+  const uint32_t n = static_cast<uint32_t>(w.stash.size());
+  uint32_t i = 0;
+  while (i < n) {
+    uint32_t want = 0;
+    uint32_t idx[64];
+    for (; i < n && want < 64; ++i) {
+      if (w.stash[i] == nullptr) idx[want++] = i;
+    }
+    if (want == 0) break;
+    if (rte_pktmbuf_alloc_bulk(pool, fresh, want) != 0) {
+      w.io.Drop(IoDrop::kNoMbuf);
+      break;
+    }
+    for (uint32_t j = 0; j < want; ++j) {
+      rte_mbuf* m = fresh[j];
+      w.stash[idx[j]] = m;
+      OutPacket& o = w.outs[idx[j]];
+      o.data = rte_pktmbuf_mtod(m, uint8_t*);
+      o.capacity = static_cast<uint16_t>(std::min<uint32_t>(rte_pktmbuf_tailroom(m), 0xffff));
+      o.user = m;
+    }
+  }
+  uint32_t u = 0;
+  while (u < n && w.stash[u] != nullptr) ++u;
+  w.usable = u;
+}
+
+void DpdkBackend::Impl::Flush(Worker& w, size_t port, uint64_t now) {
+  TxBuffer& b = w.tx[port];
+  if (b.n == 0) return;
+  uint16_t sent = rte_eth_tx_burst(ports[port].id, w.queue, b.pkts, b.n);
+  // A NIC queue that is briefly full gets one more chance before the copies are dropped.
+  if (sent < b.n) sent += rte_eth_tx_burst(ports[port].id, w.queue, b.pkts + sent, b.n - sent);
+  for (uint16_t i = 0; i < sent; ++i) {
+    w.io.latency.Add((now - b.rx_tsc[i]) * 1'000'000'000ull / tsc_hz, 1);
+  }
+  if (sent < b.n) {
+    w.io.Drop(IoDrop::kTxFailed, b.n - sent);
+    rte_pktmbuf_free_bulk(b.pkts + sent, b.n - sent);
+  }
+  w.io.tx_datagrams.Add(sent);
+  b.n = 0;
+}
+
+int DpdkBackend::Impl::WorkerLoop(Worker& w) {
+  const uint32_t rcu_id = w.queue;
+  rte_rcu_qsbr_thread_online(qsv, rcu_id);
+  const size_t np = ports.size();
+  const uint16_t first = config.first_port;
+  const uint32_t count = config.port_count;
+  while (running.load(std::memory_order_relaxed)) {
+    rte_rcu_qsbr_quiescent(qsv, rcu_id);
+    w.io.polls.Add();
+    const uint64_t t_poll = rte_rdtsc();
+    const DpdkTables* t = publisher->Current();
+    bool any = false;
+    for (size_t pi = 0; pi < np; ++pi) {
+      const PortRt& port = ports[pi];
+      const DpdkPortConfig& pc = config.ports[pi];
+      const uint16_t n = rte_eth_rx_burst(port.id, w.queue, w.rx.data(), config.burst);
+      if (n == 0) continue;
+      any = true;
+      const uint64_t t_rx = rte_rdtsc();
+      w.io.rx_bursts.Add();
+      w.io.rx_datagrams.Add(n);
+      uint16_t media = 0;
+      for (uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = w.rx[i];
+        if (m->nb_segs != 1) {
+          w.io.Drop(IoDrop::kMultiSegment);
+          rte_pktmbuf_free(m);
+          continue;
+        }
+        uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+        RxOffload hw;
+        if (port.rx_csum) {
+          hw.ip = FromFlags(m->ol_flags, RTE_MBUF_F_RX_IP_CKSUM_MASK, RTE_MBUF_F_RX_IP_CKSUM_GOOD,
+                            RTE_MBUF_F_RX_IP_CKSUM_BAD, RTE_MBUF_F_RX_IP_CKSUM_NONE);
+          hw.l4 = FromFlags(m->ol_flags, RTE_MBUF_F_RX_L4_CKSUM_MASK, RTE_MBUF_F_RX_L4_CKSUM_GOOD,
+                            RTE_MBUF_F_RX_L4_CKSUM_BAD, RTE_MBUF_F_RX_L4_CKSUM_NONE);
+        }
+        FrameInfo fi;
+        const IoDrop d = ParseFrame({frame, m->data_len}, hw, fi);
+        if (d != IoDrop::kNone) {
+          w.io.Drop(d);
+          rte_pktmbuf_free(m);
+          continue;
+        }
+        if (pc.vlan && (!fi.has_vlan || (fi.vlan_tci & 0x0fff) != *pc.vlan)) {
+          w.io.Drop(IoDrop::kVlanMismatch);
+          rte_pktmbuf_free(m);
+          continue;
+        }
+        bool punt = fi.kind != FrameKind::kUdp;
+        if (!punt) {
+          if (!(fi.dst == (fi.dst.family == 4 ? pc.ipv4 : pc.ipv6))) {
+            w.io.Drop(IoDrop::kIpNotForUs);
+            rte_pktmbuf_free(m);
+            continue;
+          }
+          if (fi.dst_port < first || uint32_t{fi.dst_port} - first >= count) {
+            w.io.Drop(IoDrop::kNotMediaPort);
+            rte_pktmbuf_free(m);
+            continue;
+          }
+          uint8_t* payload = frame + fi.payload_offset;
+          const PacketClass cls = Demultiplex({payload, fi.payload_len});
+          if (cls == PacketClass::kRtp || cls == PacketClass::kRtcp) {
+            PacketRef& r = w.refs[media++];
+            r = PacketRef{};
+            r.data = payload;
+            r.len = fi.payload_len;
+            // Everything up to the end of the buffer may be used to stage the ROC.
+            const uint8_t* end = static_cast<uint8_t*>(m->buf_addr) + m->buf_len;
+            r.capacity = static_cast<uint16_t>(std::min<ptrdiff_t>(end - payload, 0xffff));
+            r.local_port = fi.dst_port;
+            r.user = m;
+            continue;
+          }
+          punt = true;
+        }
+        m->port = port.id;  // not every PMD sets it (net_ring does not); control needs it
+        if (rte_ring_sp_enqueue(w.punt, m) != 0) {
+          w.io.Drop(IoDrop::kPuntRingFull);
+          rte_pktmbuf_free(m);
+        } else {
+          w.io.punted.Add();
+        }
+      }
+      if (media == 0) continue;
+      if (t == nullptr) {
+        w.state.counters().drops[static_cast<size_t>(Drop::kUnknownStream)].Add(media);
+        for (uint16_t i = 0; i < media; ++i) rte_pktmbuf_free(static_cast<rte_mbuf*>(w.refs[i].user));
+        continue;
+      }
+      const BurstResult res =
+          ProcessBurst(t->base->media, w.state, {w.refs.data(), media}, {w.outs.data(), w.usable});
+      for (uint16_t i = 0; i < media; ++i) rte_pktmbuf_free(static_cast<rte_mbuf*>(w.refs[i].user));
+      for (uint32_t j = 0; j < res.outputs; ++j) {
+        OutPacket& o = w.outs[j];
+        rte_mbuf* m = static_cast<rte_mbuf*>(o.user);
+        if (o.egress >= t->egress.size() || !t->egress[o.egress].resolved) {
+          w.io.Drop(IoDrop::kNoNeighbor);
+          continue;  // the mbuf stays in its stash slot for the next burst
+        }
+        const EgressRt& e = t->egress[o.egress];
+        const PortRt& out_port = ports[e.port_index];
+        m->data_len = o.len;
+        m->pkt_len = o.len;
+        uint8_t* hdr = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, e.tmpl.len));
+        WriteUdpHeaders(e.tmpl, hdr, o.len, w.ip_id++, out_port.hw_ip_csum,
+                        out_port.hw_udp_csum);
+        if (out_port.hw_ip_csum || out_port.hw_udp_csum) {
+          m->l2_len = e.tmpl.l3_offset;
+          m->l3_len = e.tmpl.family == 4 ? kIpv4HeaderLen : kIpv6HeaderLen;
+          m->ol_flags = (e.tmpl.family == 4 ? RTE_MBUF_F_TX_IPV4 : RTE_MBUF_F_TX_IPV6) |
+                        (e.tmpl.family == 4 && out_port.hw_ip_csum ? RTE_MBUF_F_TX_IP_CKSUM : 0) |
+                        (out_port.hw_udp_csum ? RTE_MBUF_F_TX_UDP_CKSUM : 0);
+        }
+        w.stash[j] = nullptr;
+        TxBuffer& b = w.tx[e.port_index];
+        b.pkts[b.n] = m;
+        b.rx_tsc[b.n] = t_rx;
+        if (++b.n == kTxBufLen) Flush(w, e.port_index, rte_rdtsc());
+      }
+      // Copies kept back (no neighbour) are reset for reuse; consumed slots are refilled.
+      for (uint32_t j = 0; j < res.outputs; ++j) {
+        if (w.stash[j] != nullptr) {
+          rte_pktmbuf_reset(w.stash[j]);
+          w.outs[j].data = rte_pktmbuf_mtod(w.stash[j], uint8_t*);
+        }
+      }
+      if (res.outputs > 0) RefillStash(w);
+    }
+    const uint64_t now = rte_rdtsc();
+    if (now - w.last_drain >= drain_tsc) {
+      for (size_t pi = 0; pi < np; ++pi) Flush(w, pi, now);
+      w.last_drain = now;
+    }
+    // Rounds that received something count as busy, receive and drain included.
+    if (any) w.io.busy_ns.Add((rte_rdtsc() - t_poll) * 1'000'000'000ull / tsc_hz);
+    if (!any && config.idle_sleep_us != 0) {
+      rte_rcu_qsbr_thread_offline(qsv, rcu_id);
+      for (size_t pi = 0; pi < np; ++pi) Flush(w, pi, rte_rdtsc());
+      rte_delay_us_sleep(config.idle_sleep_us);
+      rte_rcu_qsbr_thread_online(qsv, rcu_id);
+    }
+  }
+  for (size_t pi = 0; pi < np; ++pi) Flush(w, pi, rte_rdtsc());
+  rte_rcu_qsbr_thread_offline(qsv, rcu_id);
+  return 0;
+}
+
+absl::Status DpdkBackend::Start() {
+  Impl& im = *impl_;
+  if (im.running.exchange(true)) return absl::FailedPreconditionError("backend already started");
+  for (auto& w : im.workers) {
+    const int r = rte_eal_remote_launch(
+        [](void* arg) -> int {
+          auto* wk = static_cast<Impl::Worker*>(arg);
+          return wk->impl->WorkerLoop(*wk);
+        },
+        w.get(), w->lcore);
+    if (r != 0) {
+      Stop();
+      return absl::FailedPreconditionError(
+          absl::StrFormat("cannot launch a worker on lcore %d: %s", w->lcore, DpdkError(r)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void DpdkBackend::Stop() {
+  Impl& im = *impl_;
+  if (!im.running.exchange(false)) return;
+  for (auto& w : im.workers) rte_eal_wait_lcore(w->lcore);
+  im.publisher->Reclaim();
+}
+
+std::optional<DpdkBackend::Impl::Route> DpdkBackend::Impl::RouteFor(const IpAddr& dst) const {
+  for (size_t i = 0; i < config.ports.size(); ++i) {
+    const DpdkPortConfig& p = config.ports[i];
+    if (dst.family == 4 && p.ipv4.family == 4 && InSubnet(dst, p.ipv4, p.ipv4_prefix)) {
+      return Route{i, dst, p.ipv4};
+    }
+    if (dst.family == 6 && p.ipv6.family == 6 && InSubnet(dst, p.ipv6, p.ipv6_prefix)) {
+      return Route{i, dst, p.ipv6};
+    }
+  }
+  for (size_t i = 0; i < config.ports.size(); ++i) {
+    const DpdkPortConfig& p = config.ports[i];
+    if (dst.family == 4 && p.gateway4 && p.ipv4.family == 4) return Route{i, *p.gateway4, p.ipv4};
+    if (dst.family == 6 && p.gateway6 && p.ipv6.family == 6) return Route{i, *p.gateway6, p.ipv6};
+  }
+  return std::nullopt;
+}
+
+absl::Status DpdkBackend::Impl::Compile(std::shared_ptr<const DataplaneTables> tables) {
+  auto next = std::make_unique<DpdkTables>();
+  next->base = tables;
+  next->egress.resize(tables->egress.size());
+  std::vector<Pending> missing;
+  for (size_t i = 0; i < tables->egress.size(); ++i) {
+    const Egress& e = tables->egress[i];
+    const auto route = RouteFor(e.addr);
+    if (!route) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "egress %d (%s) has no route: no port's subnet holds it and no gateway is configured",
+          i, e.addr.ToString()));
+    }
+    UdpFlow f;
+    f.src_mac = ports[route->port].mac;
+    auto it = neighbors.find(NeighborKey(route->next_hop));
+    if (it != neighbors.end()) f.dst_mac = it->second;
+    if (config.ports[route->port].vlan) {
+      f.vlan = VlanTag{kEtherTypeVlan, *config.ports[route->port].vlan};
+    }
+    f.src = route->src;
+    f.dst = e.addr;
+    f.src_port = e.local_port;
+    f.dst_port = e.port;
+    f.ttl_or_hop_limit = config.ttl;
+    f.dscp = config.dscp;
+    auto tmpl = MakeUdpTemplate(f);
+    if (!tmpl.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("egress %d (%s): %s", i, e.addr.ToString(), tmpl.status().message()));
+    }
+    EgressRt& rt = next->egress[i];
+    rt.tmpl = *tmpl;
+    rt.port_index = static_cast<uint16_t>(route->port);
+    rt.resolved = it != neighbors.end();
+    if (!rt.resolved) {
+      bool known = false;
+      for (const Pending& p : missing) known |= p.ip == route->next_hop;
+      if (!known) missing.push_back({route->port, route->next_hop});
+    }
+  }
+  base = std::move(tables);
+  publisher->Publish(std::move(next));
+  const bool ask_now = missing.size() != unresolved.size();
+  unresolved = std::move(missing);
+  if (ask_now) {
+    for (const Pending& p : unresolved) Ask(p.port, p.ip);
+    last_ask = std::chrono::steady_clock::now();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DpdkBackend::Publish(DataplaneTables tables) {
+  Impl& im = *impl_;
+  if (tables.media.slot_bound() > im.config.stream_slots) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "tables use stream slot %d but workers have %d: raise stream_slots",
+        tables.media.slot_bound() - 1, im.config.stream_slots));
+  }
+  return im.Compile(std::make_shared<const DataplaneTables>(std::move(tables)));
+}
+
+absl::Status DpdkBackend::AddNeighbor(const IpAddr& ip, const MacAddr& mac) {
+  if (ip.family != 4 && ip.family != 6) return absl::InvalidArgumentError("neighbor without address");
+  impl_->Learn(ip, mac);
+  return absl::OkStatus();
+}
+
+std::optional<MacAddr> DpdkBackend::Neighbor(const IpAddr& ip) const {
+  auto it = impl_->neighbors.find(NeighborKey(ip));
+  if (it == impl_->neighbors.end()) return std::nullopt;
+  return it->second;
+}
+
+void DpdkBackend::Impl::Learn(const IpAddr& ip, const MacAddr& mac) {
+  if (IsGroupMac(mac)) return;
+  MacAddr& slot = neighbors[NeighborKey(ip)];
+  if (slot == mac) return;
+  slot = mac;
+  // A new or moved neighbour changes the headers of every egress behind it.
+  if (base != nullptr) Compile(base).IgnoreError();
+}
+
+bool DpdkBackend::Impl::SendFrame(size_t port, const uint8_t* frame, size_t len) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool);
+  if (m == nullptr) {
+    control.Drop(IoDrop::kNoMbuf);
+    return false;
+  }
+  char* p = rte_pktmbuf_append(m, static_cast<uint16_t>(len));
+  if (p == nullptr) {
+    rte_pktmbuf_free(m);
+    control.Drop(IoDrop::kNoMbuf);
+    return false;
+  }
+  std::memcpy(p, frame, len);
+  const uint16_t q = static_cast<uint16_t>(workers.size());
+  if (rte_eth_tx_burst(ports[port].id, q, &m, 1) != 1) {
+    rte_pktmbuf_free(m);
+    control.Drop(IoDrop::kTxFailed);
+    return false;
+  }
+  control.tx_datagrams.Add();
+  return true;
+}
+
+void DpdkBackend::Impl::Ask(size_t port, const IpAddr& next_hop) {
+  const DpdkPortConfig& pc = config.ports[port];
+  std::optional<VlanTag> vlan;
+  if (pc.vlan) vlan = VlanTag{kEtherTypeVlan, *pc.vlan};
+  uint8_t frame[128];
+  size_t len = 0;
+  if (next_hop.family == 4 && pc.ipv4.family == 4) {
+    len = BuildArpRequest(ports[port].mac, pc.ipv4, next_hop, vlan, frame);
+  } else if (next_hop.family == 6 && pc.ipv6.family == 6) {
+    len = BuildNeighborSolicitation(ports[port].mac, pc.ipv6, next_hop, vlan, frame);
+  }
+  if (len != 0) SendFrame(port, frame, len);
+}
+
+void DpdkBackend::Impl::HandlePunt(rte_mbuf* m,
+                                   absl::FunctionRef<void(const PuntedDatagram&)> on_datagram) {
+  size_t pi = 0;
+  while (pi < ports.size() && ports[pi].id != m->port) ++pi;
+  const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+  const std::span<const uint8_t> bytes{frame, m->data_len};
+  FrameInfo fi;
+  if (pi == ports.size() || ParseFrame(bytes, RxOffload{}, fi) != IoDrop::kNone) {
+    control.Drop(IoDrop::kPuntUnhandled);
+    return;
+  }
+  const DpdkPortConfig& pc = config.ports[pi];
+  uint8_t reply[128];
+  if (fi.kind == FrameKind::kArp) {
+    ArpMessage a;
+    if (ParseArp(bytes, fi, a) != IoDrop::kNone || pc.ipv4.family != 4 || !(a.target_ip == pc.ipv4)) {
+      control.Drop(IoDrop::kPuntUnhandled);
+      return;
+    }
+    // RFC 826: a packet addressed to us updates (or adds) the sender's entry.
+    if (!a.sender_ip.IsUnspecified()) Learn(a.sender_ip, a.sender_mac);
+    if (a.op == ArpOp::kRequest) {
+      if (size_t n = BuildArpReply(fi, a, ports[pi].mac, reply); n != 0) SendFrame(pi, reply, n);
+    }
+    control.punted.Add();
+    return;
+  }
+  if (fi.kind == FrameKind::kIcmpv6) {
+    NdMessage nd;
+    if (ParseNdp(bytes, fi, nd) != IoDrop::kNone || nd.type == NdType::kOther ||
+        pc.ipv6.family != 6) {
+      control.Drop(IoDrop::kPuntUnhandled);
+      return;
+    }
+    if (nd.type == NdType::kNeighborSolicitation && nd.target == pc.ipv6) {
+      if (nd.source_ll && !fi.src.IsUnspecified()) Learn(fi.src, *nd.source_ll);
+      if (size_t n = BuildNeighborAdvertisement(fi, nd, ports[pi].mac, reply); n != 0) {
+        SendFrame(pi, reply, n);
+      }
+    } else if (nd.type == NdType::kNeighborAdvertisement) {
+      Learn(nd.target, nd.target_ll ? *nd.target_ll : fi.src_mac);
+    }
+    control.punted.Add();
+    return;
+  }
+  if (fi.kind == FrameKind::kUdp && fi.payload_len <= PuntedDatagram::kMaxLen) {
+    PuntedDatagram d;
+    d.local_port = fi.dst_port;
+    d.from = fi.src;
+    d.from_port = fi.src_port;
+    d.len = fi.payload_len;
+    std::memcpy(d.data, frame + fi.payload_offset, fi.payload_len);
+    control.punted.Add();
+    on_datagram(d);
+    return;
+  }
+  control.Drop(IoDrop::kPuntUnhandled);
+}
+
+size_t DpdkBackend::PollControl(absl::FunctionRef<void(const PuntedDatagram&)> on_datagram) {
+  Impl& im = *impl_;
+  size_t handled = 0;
+  for (auto& w : im.workers) {
+    void* objs[32];
+    unsigned n;
+    while ((n = rte_ring_sc_dequeue_burst(w->punt, objs, 32, nullptr)) > 0) {
+      for (unsigned i = 0; i < n; ++i) {
+        auto* m = static_cast<rte_mbuf*>(objs[i]);
+        im.HandlePunt(m, on_datagram);
+        rte_pktmbuf_free(m);
+      }
+      handled += n;
+    }
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (!im.unresolved.empty() && now - im.last_ask > std::chrono::seconds(1)) {
+    for (const Impl::Pending& p : im.unresolved) im.Ask(p.port, p.ip);
+    im.last_ask = now;
+  }
+  im.publisher->Reclaim();
+  return handled;
+}
+
+absl::Status DpdkBackend::SendFrom(uint16_t local_port, const IpAddr& to, uint16_t to_port,
+                                   std::span<const uint8_t> bytes) {
+  Impl& im = *impl_;
+  const auto route = im.RouteFor(to);
+  if (!route) {
+    return absl::InvalidArgumentError(absl::StrFormat("no route to %s", to.ToString()));
+  }
+  auto it = im.neighbors.find(NeighborKey(route->next_hop));
+  if (it == im.neighbors.end()) {
+    im.Ask(route->port, route->next_hop);
+    return absl::UnavailableError(absl::StrFormat(
+        "next hop %s of %s not resolved yet: asked again", route->next_hop.ToString(),
+        to.ToString()));
+  }
+  UdpFlow f;
+  f.src_mac = im.ports[route->port].mac;
+  f.dst_mac = it->second;
+  if (im.config.ports[route->port].vlan) {
+    f.vlan = VlanTag{kEtherTypeVlan, *im.config.ports[route->port].vlan};
+  }
+  f.src = route->src;
+  f.dst = to;
+  f.src_port = local_port;
+  f.dst_port = to_port;
+  f.ttl_or_hop_limit = im.config.ttl;
+  f.dscp = im.config.dscp;
+  auto tmpl = MakeUdpTemplate(f);
+  if (!tmpl.ok()) return tmpl.status();
+  if (bytes.size() + tmpl->len > 2048) return absl::InvalidArgumentError("datagram too large");
+  uint8_t frame[2048 + kMaxUdpHeaderLen];
+  std::memcpy(frame + tmpl->len, bytes.data(), bytes.size());
+  WriteUdpHeaders(*tmpl, frame, static_cast<uint16_t>(bytes.size()), 0, false, false);
+  if (!im.SendFrame(route->port, frame, tmpl->len + bytes.size())) {
+    return absl::ResourceExhaustedError("control TX queue or mbuf pool full");
+  }
+  return absl::OkStatus();
+}
+
+uint32_t DpdkBackend::workers() const { return static_cast<uint32_t>(impl_->workers.size()); }
+
+DpdkWorkerStats DpdkBackend::stats(uint32_t w) const {
+  const auto& wk = *impl_->workers[w];
+  return {wk.lcore, &wk.state.counters(), &wk.io};
+}
+
+const IoCounters& DpdkBackend::control_counters() const { return impl_->control; }
+uint16_t DpdkBackend::port_id(size_t i) const { return impl_->ports[i].id; }
+MacAddr DpdkBackend::port_mac(size_t i) const { return impl_->ports[i].mac; }
+const DpdkBackendConfig& DpdkBackend::config() const { return impl_->config; }
+
+}  // namespace mpswitch::dataplane::io
