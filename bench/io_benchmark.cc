@@ -7,7 +7,10 @@
 //                                    sockets, batches and fan-out, pinned the same way
 //   BM_DpdkSwitch/payload/fanout     DPDK backend, one worker lcore, net_ring port fed by the
 //                                    benchmark thread (frames in, frames out)
-//   BM_CorePipeline/payload/fanout   ProcessBurst alone on the same packets (no I/O)
+//   BM_CorePipeline/payload/fanout   ProcessBurst alone on the same packets (no I/O), output
+//                                    buffers reused (hot in cache)
+//   BM_CorePipelineColdBuffers/...   the same writing each burst to buffers not touched lately,
+//                                    as the DPDK backend's fresh mbufs are
 //
 // Counters: cpu_ns_per_output (socket: the worker thread's CPU clock; DPDK: the busy time of its
 // polling lcore, which spins at 100% regardless), outputs_per_s (wall clock), lat_p50_us /
@@ -36,6 +39,7 @@
 #include "mpswitch/dataplane/io/dpdk_backend.h"
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wvolatile"
+#include <rte_bus_vdev.h>
 #include <rte_eth_ring.h>
 #pragma GCC diagnostic pop
 #endif
@@ -201,6 +205,26 @@ void ReportCounters(benchmark::State& state, uint64_t outputs, uint64_t cpu_ns, 
   state.counters["lat_p99_us"] = LatencySnap::QuantileUs(l0, l1, 0.99);
 }
 
+uint64_t Dropped(const WorkerCounters& pc) {
+  uint64_t n = 0;
+  for (size_t d = 1; d < kDropCount; ++d) n += pc.drops[d].Get();
+  return n;
+}
+
+// Any drop in a benchmark run is a fault of the harness or the switch: show it by name.
+void ReportDrops(benchmark::State& state, const WorkerCounters& pc, const IoCounters& io) {
+  for (size_t d = 1; d < kDropCount; ++d) {
+    if (pc.drops[d].Get() != 0) {
+      state.counters["drop_" + std::string(kDropInfo[d].name)] = static_cast<double>(pc.drops[d].Get());
+    }
+  }
+  for (size_t d = 1; d < kIoDropCount; ++d) {
+    if (io.drops[d].Get() != 0) {
+      state.counters["drop_" + std::string(kIoDropInfo[d].name)] = static_cast<double>(io.drops[d].Get());
+    }
+  }
+}
+
 void BM_SocketSwitch(benchmark::State& state) {
   Pin(0);
   const size_t payload = static_cast<size_t>(state.range(0));
@@ -251,6 +275,7 @@ void BM_SocketSwitch(benchmark::State& state) {
       break;
     }
   }
+  WaitCount([&] { return pc.accepted.Get() + Dropped(pc); }, pc.rx_packets.Get());
   WaitCount([&] { return io.tx_datagrams.Get(); },
             out0 + (pc.accepted.Get() - acc0) * static_cast<uint64_t>(fanout));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -260,6 +285,7 @@ void BM_SocketSwitch(benchmark::State& state) {
   ReportCounters(state, outputs, cpu, wall, l0, l1);
   state.counters["accepted_pct"] =
       100.0 * static_cast<double>(pc.accepted.Get()) / std::max<uint64_t>(1, pc.rx_packets.Get());
+  ReportDrops(state, pc, io);
   sb.Stop();
 }
 
@@ -384,7 +410,7 @@ void BM_SocketRelay(benchmark::State& state) {
 
 // ProcessBurst alone, same packets and routes, output buffers reused: the figure the DPDK
 // backend's I/O overhead is measured against.
-void BM_CorePipeline(benchmark::State& state) {
+void CorePipeline(benchmark::State& state, size_t buffer_sets) {
   const size_t payload = static_cast<size_t>(state.range(0));
   const int fanout = static_cast<int>(state.range(1));
   Workload w(payload, fanout);
@@ -397,9 +423,16 @@ void BM_CorePipeline(benchmark::State& state) {
   WorkerState ws(64, MakeBestMacKernel(), kBatch, 1024);
   std::vector<std::vector<uint8_t>> in(kBatch, std::vector<uint8_t>(2048));
   std::vector<PacketRef> refs(kBatch);
-  std::vector<uint8_t> out_store(1024 * 2048);
-  std::vector<OutPacket> outs(1024);
-  for (size_t i = 0; i < outs.size(); ++i) outs[i] = OutPacket{out_store.data() + i * 2048, 2048};
+  // `buffer_sets` sets of 1024 output buffers used in turn: 1 keeps them hot in cache, 8 makes
+  // every burst write to memory it has not touched lately, as copies into fresh mbufs do.
+  std::vector<uint8_t> out_store(buffer_sets * 1024 * 2048);
+  std::vector<std::vector<OutPacket>> out_sets(buffer_sets, std::vector<OutPacket>(1024));
+  for (size_t k = 0; k < buffer_sets; ++k) {
+    for (size_t i = 0; i < 1024; ++i) {
+      out_sets[k][i] = OutPacket{out_store.data() + (k * 1024 + i) * 2048, 2048};
+    }
+  }
+  size_t set = 0;
   size_t next = 0;
   uint64_t outputs = 0;
   for (auto _ : state) {
@@ -417,6 +450,8 @@ void BM_CorePipeline(benchmark::State& state) {
                                                static_cast<uint16_t>(p.size()), 2048, kSwitchPort};
     }
     next += kBatch;
+    std::vector<OutPacket>& outs = out_sets[set];
+    set = (set + 1) % buffer_sets;
     const BurstResult r = ProcessBurst(tables->media, ws, refs, outs);
     outputs += r.outputs;
     benchmark::DoNotOptimize(outs[0].data[0]);
@@ -428,12 +463,18 @@ void BM_CorePipeline(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(outputs), benchmark::Counter::kIsRate);
 }
 
+void BM_CorePipeline(benchmark::State& state) { CorePipeline(state, 1); }
+void BM_CorePipelineColdBuffers(benchmark::State& state) { CorePipeline(state, 8); }
+
 #ifdef MPSWITCH_HAVE_DPDK
 // The DPDK backend with one worker lcore on a port made of rte_rings: the benchmark thread puts
 // frames on the wire and takes them off (both outside the worker's busy time).
 void BM_DpdkSwitch(benchmark::State& state) {
   static bool eal_ok = [] {
     // The worker lcore on CPU 1, the benchmark thread (main lcore) on CPU 0.
+    // net_null (no RX) takes the switch's output and frees it on the worker lcore, as a NIC's
+    // TX completion does; a ring port would leave that to the benchmark thread and bill the
+    // worker for mbufs crossing cores, which a NIC never makes it do.
     return InitEal({"--no-pci", "-l", WorkerCpu() == 1 ? "0-1" : "0,1@0", "--file-prefix",
                     "mpswitch_bench_" + std::to_string(getpid()), "--log-level", "lib.eal:error"})
         .ok();
@@ -446,10 +487,11 @@ void BM_DpdkSwitch(benchmark::State& state) {
   const int fanout = static_cast<int>(state.range(1));
   Workload w(payload, fanout);
   static int serial = 0;
-  const std::string name = "net_ring_bench" + std::to_string(serial++);
+  ++serial;
+  const std::string name = "net_ring_bench" + std::to_string(serial);
   rte_ring* rx = rte_ring_create((name + "_rx").c_str(), 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
   rte_ring* tx[2] = {
-      rte_ring_create((name + "_tx0").c_str(), 16384, 0, RING_F_SP_ENQ | RING_F_SC_DEQ),
+      rte_ring_create((name + "_tx0").c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ),
       rte_ring_create((name + "_tx1").c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ)};
   const int port_id = rte_eth_from_rings(name.c_str(), &rx, 1, tx, 2, 0);
   char dev[RTE_ETH_NAME_MAX_LEN];
@@ -460,10 +502,20 @@ void BM_DpdkSwitch(benchmark::State& state) {
   rte_mempool* gen = rte_pktmbuf_pool_create((name + "_gen").c_str(), 8191, 256, 0,
                                              RTE_MBUF_DEFAULT_BUF_SIZE, 0);
   DpdkBackendConfig c;
-  DpdkPortConfig p;
+  DpdkPortConfig p;  // receives leg 0's frames from the benchmark thread
   p.device = dev;
-  p.ipv4 = IpAddr::FromV4(0x0a000001);
-  c.ports = {p};
+  p.ipv4 = IpAddr::FromV4(0x0a000101);
+  p.ipv4_prefix = 32;
+  const std::string null_name = "net_null" + std::to_string(serial);
+  if (rte_vdev_init(null_name.c_str(), "no-rx=1") != 0) {
+    state.SkipWithError("cannot create the net_null port");
+    return;
+  }
+  DpdkPortConfig out;  // where the legs are: every copy leaves here
+  out.device = null_name;
+  out.ipv4 = IpAddr::FromV4(0x0a000001);
+  out.ipv4_prefix = 24;
+  c.ports = {p, out};
   c.first_port = kSwitchPort;
   c.port_count = 64;
   c.burst = kBatch;
@@ -538,9 +590,10 @@ void BM_DpdkSwitch(benchmark::State& state) {
   WaitCount([&] { drain(); return s.io->tx_datagrams.Get(); }, expect);
   l1.Take(s.io->latency);
   ReportCounters(state, s.io->tx_datagrams.Get() - out0, s.io->busy_ns.Get() - busy0, wall, l0, l1);
+  ReportDrops(state, *s.pipeline, *s.io);
   db.Stop();
+  drain();  // before the backend frees the pool these mbufs belong to
   b->reset();
-  drain();
   rte_mempool_free(gen);
 }
 #endif
@@ -555,6 +608,7 @@ void Args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_SocketSwitch)->Apply(Args)->UseRealTime();
 BENCHMARK(BM_SocketRelay)->Apply(Args)->UseRealTime();
 BENCHMARK(BM_CorePipeline)->Apply(Args);
+BENCHMARK(BM_CorePipelineColdBuffers)->Apply(Args);
 #ifdef MPSWITCH_HAVE_DPDK
 BENCHMARK(BM_DpdkSwitch)->Apply(Args)->UseRealTime();
 #endif

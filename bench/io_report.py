@@ -57,7 +57,9 @@ def main():
         ("socket switch: CPU ns", "BM_SocketSwitch", "cpu_ns_per_output", 0),
         ("bare relay: CPU ns", "BM_SocketRelay", "cpu_ns_per_output", 0),
         ("DPDK switch: lcore busy ns", "BM_DpdkSwitch", "cpu_ns_per_output", 0),
-        ("core pipeline alone: ns", "BM_CorePipeline", "cpu_ns_per_output", 0),
+        ("core pipeline alone, hot buffers: ns", "BM_CorePipeline", "cpu_ns_per_output", 0),
+        ("core pipeline alone, cold buffers: ns", "BM_CorePipelineColdBuffers",
+         "cpu_ns_per_output", 0),
     ]
     for label, fam, field, d in rows:
         print(f"| {label} | " + " | ".join(fmt(med(r, fam, p, n, field), d) for p, n in CASES) + " |")
@@ -65,7 +67,10 @@ def main():
     print("| ratio (same run) | " + " | ".join(cols) + " |")
     print("|---|" + "---|" * len(cols))
     for label, num, den in [("socket switch / bare relay", "BM_SocketSwitch", "BM_SocketRelay"),
-                            ("DPDK switch / core pipeline", "BM_DpdkSwitch", "BM_CorePipeline")]:
+                            ("DPDK switch / core pipeline (hot buffers)", "BM_DpdkSwitch",
+                             "BM_CorePipeline"),
+                            ("DPDK switch / core pipeline (cold buffers)", "BM_DpdkSwitch",
+                             "BM_CorePipelineColdBuffers")]:
         vals = []
         for p, n in CASES:
             x = med(r, num, p, n, "cpu_ns_per_output")

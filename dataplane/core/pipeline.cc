@@ -574,6 +574,8 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
           o->len = p.len;
           o->egress = d.egress;
           o->source = m.rank;
+          o->copy_of = static_cast<uint16_t>(o - out.data());
+          o->shared_end = p.len;
         }
         continue;
       }
@@ -598,6 +600,8 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
       }
       o->egress = dests[0].egress;
       o->source = m.rank;
+      o->copy_of = static_cast<uint16_t>(o - out.data());
+      o->shared_end = static_cast<uint16_t>(out_auth);
       OutMeta& om = sc.out[nout];
       om.slot = static_cast<uint16_t>(o - out.data());
       om.tag_at = static_cast<uint16_t>(out_auth);
@@ -611,6 +615,8 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
         if (dup == nullptr) continue;
         dup->egress = dests[k].egress;
         dup->source = m.rank;
+        dup->copy_of = om.slot;
+        dup->shared_end = static_cast<uint16_t>(out_auth);
         ++om.dup_count;
       }
     }

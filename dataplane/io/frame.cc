@@ -238,25 +238,24 @@ std::string MacToString(const MacAddr& m) {
 uint32_t ChecksumPartial(std::span<const uint8_t> data, uint32_t sum) {
   // One's complement addition does not depend on byte order (RFC 1071 §2(B)): add native-order
   // 64-bit words with end-around carry, fold, and swap the 16-bit result into network order once.
+  // 32-bit words are added into 64-bit accumulators, so no carry is ever lost and no add waits
+  // for the previous one's carry: the loop vectorises. Folding the sum of 32-bit words modulo
+  // 0xFFFF gives the 16-bit one's complement sum, since 2^16 = 1 (mod 0xFFFF).
   const uint8_t* p = data.data();
   size_t n = data.size();
   uint64_t acc = 0;
-  auto add = [&acc](uint64_t w) {
+  for (; n >= 4; p += 4, n -= 4) {
+    uint32_t w;
+    std::memcpy(&w, p, 4);
     acc += w;
-    acc += acc < w;  // end-around carry
-  };
-  for (; n >= 8; p += 8, n -= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    add(w);
   }
   if (n != 0) {
     // Zero-padding the tail pads an odd last byte with a zero byte, as RFC 1071 requires.
-    uint8_t tail[8] = {};
+    uint8_t tail[4] = {};
     std::memcpy(tail, p, n);
-    uint64_t w;
-    std::memcpy(&w, tail, 8);
-    add(w);
+    uint32_t w;
+    std::memcpy(&w, tail, 4);
+    acc += w;
   }
   uint64_t s = (acc & 0xFFFFFFFF) + (acc >> 32);
   s = (s & 0xFFFFFFFF) + (s >> 32);
@@ -404,6 +403,19 @@ void WriteUdpHeaders(const HeaderTemplate& t, uint8_t* hdr, uint16_t payload_len
                                        pseudo + t.ports_sum + udp_len);
   uint16_t csum = static_cast<uint16_t>(~ChecksumFold(sum));
   if (csum == 0) csum = 0xFFFF;  // zero means "no checksum" (RFC 768)
+  StoreBe16(udp + 6, csum);
+}
+
+void WriteUdpHeadersWithPayloadSum(const HeaderTemplate& t, uint8_t* hdr, uint16_t payload_len,
+                                   uint16_t ip_id, bool hw_ip_csum, uint32_t payload_sum) {
+  // Everything but the checksum is what WriteUdpHeaders writes with the offload flag.
+  WriteUdpHeaders(t, hdr, payload_len, ip_id, hw_ip_csum, /*hw_udp_csum=*/true);
+  uint8_t* udp = hdr + t.l3_offset + (t.family == 4 ? kIpv4HeaderLen : kIpv6HeaderLen);
+  const uint16_t udp_len = static_cast<uint16_t>(payload_len + kUdpHeaderLen);
+  const uint32_t sum = uint32_t{LoadBe16(udp + 6)} + t.ports_sum + udp_len +
+                       ChecksumFold(payload_sum);
+  uint16_t csum = static_cast<uint16_t>(~ChecksumFold(sum));
+  if (csum == 0) csum = 0xFFFF;
   StoreBe16(udp + 6, csum);
 }
 

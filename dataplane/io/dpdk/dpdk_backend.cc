@@ -102,7 +102,7 @@ struct DpdkBackend::Impl {
     Worker(const DpdkBackendConfig& c, std::unique_ptr<MacKernel> kernel)
         : state(c.stream_slots, std::move(kernel), c.burst, c.max_outputs),
           rx(c.burst), refs(c.burst), stash(c.max_outputs, nullptr), outs(c.max_outputs),
-          tx(c.ports.size()) {}
+          tx(c.ports.size()), mid_sums(c.burst), out_sums(c.max_outputs) {}
     unsigned lcore = 0;
     uint16_t queue = 0;
     WorkerState state;
@@ -116,6 +116,13 @@ struct DpdkBackend::Impl {
     std::vector<TxBuffer> tx;
     uint64_t last_drain = 0;
     uint16_t ip_id = 0;
+    // Per accepted input of the burst: the checksum sum of the bytes its copies share with it.
+    struct MidSum {
+      uint32_t len = UINT32_MAX;
+      uint32_t sum = 0;
+    };
+    std::vector<MidSum> mid_sums;
+    std::vector<uint32_t> out_sums;  // per output of the burst, for its copies
     Impl* impl = nullptr;
   };
 
@@ -125,8 +132,9 @@ struct DpdkBackend::Impl {
   absl::Status Init();
   absl::Status SetupPort(size_t i);
   int WorkerLoop(Worker& w);
-  void RefillStash(Worker& w);
+  void RefillStash(Worker& w, uint32_t consumed);
   void Flush(Worker& w, size_t port, uint64_t now);
+  static uint32_t PayloadSum(Worker& w, uint32_t j);
   absl::Status Compile(std::shared_ptr<const DataplaneTables> base);
   struct Route {
     size_t port;
@@ -148,7 +156,11 @@ struct DpdkBackend::Impl {
   std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<bool> running{false};
   uint64_t tsc_hz = 1;
+  uint64_t ns_per_cycle_q32 = 0;  // nanoseconds per TSC cycle, 32.32 fixed point: no division
   uint64_t drain_tsc = 0;
+  uint64_t CyclesToNs(uint64_t c) const {
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(c) * ns_per_cycle_q32) >> 32);
+  }
   // Control state.
   IoCounters control;
   absl::flat_hash_map<std::string, MacAddr> neighbors;  // key: IpAddr bytes
@@ -339,6 +351,7 @@ absl::Status DpdkBackend::Impl::Init() {
   }
   const uint32_t nw = static_cast<uint32_t>(config.worker_lcores.size());
   tsc_hz = rte_get_tsc_hz();
+  ns_per_cycle_q32 = static_cast<uint64_t>((static_cast<unsigned __int128>(1'000'000'000) << 32) / tsc_hz);
   drain_tsc = tsc_hz / 1'000'000 * config.tx_drain_us;
 
   uint32_t mbufs = config.mbufs;
@@ -391,7 +404,8 @@ absl::Status DpdkBackend::Impl::Init() {
   }
   ports_started = true;
   for (auto& w : workers) {
-    RefillStash(*w);
+    w->usable = 0;
+    RefillStash(*w, config.max_outputs);
     if (w->usable != config.max_outputs) {
       return absl::ResourceExhaustedError("mbuf pool too small for the output buffers");
     }
@@ -522,12 +536,15 @@ DpdkBackend::Impl::~Impl() {
 
 DpdkBackend::~DpdkBackend() { Stop(); }
 
-void DpdkBackend::Impl::RefillStash(Worker& w) {
-  // Slots [0, usable) are full except those the last burst consumed (set to nullptr); refill
-  // those in one bulk allocation, then extend `usable` while slots are full.
+void DpdkBackend::Impl::RefillStash(Worker& w, uint32_t consumed) {
+  // A burst consumes slots from the front: only [0, consumed) can be empty, unless an earlier
+  // refill ran out of mbufs (usable < size), in which case the whole stash is looked at.
   rte_mbuf* fresh[64];
-  const uint32_t n = static_cast<uint32_t>(w.stash.size());
+  const uint32_t size = static_cast<uint32_t>(w.stash.size());
+  const bool short_before = w.usable < size;
+  const uint32_t n = short_before ? size : std::min(consumed, size);
   uint32_t i = 0;
+  bool failed = false;
   while (i < n) {
     uint32_t want = 0;
     uint32_t idx[64];
@@ -537,6 +554,7 @@ void DpdkBackend::Impl::RefillStash(Worker& w) {
     if (want == 0) break;
     if (rte_pktmbuf_alloc_bulk(pool, fresh, want) != 0) {
       w.io.Drop(IoDrop::kNoMbuf);
+      failed = true;
       break;
     }
     for (uint32_t j = 0; j < want; ++j) {
@@ -548,9 +566,41 @@ void DpdkBackend::Impl::RefillStash(Worker& w) {
       o.user = m;
     }
   }
+  if (!failed && !short_before) {
+    w.usable = size;
+    return;
+  }
   uint32_t u = 0;
-  while (u < n && w.stash[u] != nullptr) ++u;
+  while (u < size && w.stash[u] != nullptr) ++u;
   w.usable = u;
+}
+
+// The UDP checksum of a copy without reading all of it. A copy that repeats an earlier output's
+// bytes (receivers sharing a header) reuses that output's payload sum. Otherwise the copy shares
+// bytes [16, shared_end) with its input: that middle is summed once per input and reused by all
+// its copies, and each copy adds only its own head (where the CSRC was rewritten) and tail (tag
+// and EKT field). The middle is kept of even length so no sum starts at an odd offset.
+uint32_t DpdkBackend::Impl::PayloadSum(Worker& w, uint32_t j) {
+  constexpr uint32_t kHead = 16;
+  const OutPacket& o = w.outs[j];
+  uint32_t& out_sum = w.out_sums[j];
+  if (o.copy_of < j) {
+    // The original may not have been sent (no neighbour) and so not summed yet.
+    const uint32_t orig = w.out_sums[o.copy_of];
+    return out_sum = orig != UINT32_MAX ? orig : PayloadSum(w, o.copy_of);
+  }
+  const PacketRef& in = w.refs[o.source];
+  if (o.shared_end < kHead + 2 || o.shared_end > o.len || o.shared_end > in.len) {
+    return out_sum = ChecksumPartial({o.data, o.len});
+  }
+  const uint32_t mid = (o.shared_end - kHead) & ~1u;
+  Worker::MidSum& ms = w.mid_sums[o.source];
+  if (ms.len != mid) {
+    ms.len = mid;
+    ms.sum = ChecksumPartial({in.data + kHead, mid});
+  }
+  return out_sum = ms.sum + ChecksumPartial({o.data, kHead}) +
+                   ChecksumPartial({o.data + kHead + mid, o.len - kHead - mid});
 }
 
 void DpdkBackend::Impl::Flush(Worker& w, size_t port, uint64_t now) {
@@ -559,9 +609,7 @@ void DpdkBackend::Impl::Flush(Worker& w, size_t port, uint64_t now) {
   uint16_t sent = rte_eth_tx_burst(ports[port].id, w.queue, b.pkts, b.n);
   // A NIC queue that is briefly full gets one more chance before the copies are dropped.
   if (sent < b.n) sent += rte_eth_tx_burst(ports[port].id, w.queue, b.pkts + sent, b.n - sent);
-  for (uint16_t i = 0; i < sent; ++i) {
-    w.io.latency.Add((now - b.rx_tsc[i]) * 1'000'000'000ull / tsc_hz, 1);
-  }
+  for (uint16_t i = 0; i < sent; ++i) w.io.latency.Add(CyclesToNs(now - b.rx_tsc[i]), 1);
   if (sent < b.n) {
     w.io.Drop(IoDrop::kTxFailed, b.n - sent);
     rte_pktmbuf_free_bulk(b.pkts + sent, b.n - sent);
@@ -582,12 +630,14 @@ int DpdkBackend::Impl::WorkerLoop(Worker& w) {
     const uint64_t t_poll = rte_rdtsc();
     const DpdkTables* t = publisher->Current();
     bool any = false;
+    bool saturated = false;  // some queue had a full burst waiting: more is coming
     for (size_t pi = 0; pi < np; ++pi) {
       const PortRt& port = ports[pi];
       const DpdkPortConfig& pc = config.ports[pi];
       const uint16_t n = rte_eth_rx_burst(port.id, w.queue, w.rx.data(), config.burst);
       if (n == 0) continue;
       any = true;
+      saturated |= n == config.burst;
       const uint64_t t_rx = rte_rdtsc();
       w.io.rx_bursts.Add();
       w.io.rx_datagrams.Add(n);
@@ -663,7 +713,8 @@ int DpdkBackend::Impl::WorkerLoop(Worker& w) {
       }
       const BurstResult res =
           ProcessBurst(t->base->media, w.state, {w.refs.data(), media}, {w.outs.data(), w.usable});
-      for (uint16_t i = 0; i < media; ++i) rte_pktmbuf_free(static_cast<rte_mbuf*>(w.refs[i].user));
+      for (uint16_t i = 0; i < res.accepted; ++i) w.mid_sums[i].len = UINT32_MAX;
+      std::fill_n(w.out_sums.begin(), res.outputs, UINT32_MAX);
       for (uint32_t j = 0; j < res.outputs; ++j) {
         OutPacket& o = w.outs[j];
         rte_mbuf* m = static_cast<rte_mbuf*>(o.user);
@@ -676,8 +727,12 @@ int DpdkBackend::Impl::WorkerLoop(Worker& w) {
         m->data_len = o.len;
         m->pkt_len = o.len;
         uint8_t* hdr = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, e.tmpl.len));
-        WriteUdpHeaders(e.tmpl, hdr, o.len, w.ip_id++, out_port.hw_ip_csum,
-                        out_port.hw_udp_csum);
+        if (out_port.hw_udp_csum) {
+          WriteUdpHeaders(e.tmpl, hdr, o.len, w.ip_id++, out_port.hw_ip_csum, true);
+        } else {
+          WriteUdpHeadersWithPayloadSum(e.tmpl, hdr, o.len, w.ip_id++, out_port.hw_ip_csum,
+                                        PayloadSum(w, j));
+        }
         if (out_port.hw_ip_csum || out_port.hw_udp_csum) {
           m->l2_len = e.tmpl.l3_offset;
           m->l3_len = e.tmpl.family == 4 ? kIpv4HeaderLen : kIpv6HeaderLen;
@@ -691,6 +746,9 @@ int DpdkBackend::Impl::WorkerLoop(Worker& w) {
         b.rx_tsc[b.n] = t_rx;
         if (++b.n == kTxBufLen) Flush(w, e.port_index, rte_rdtsc());
       }
+      // The inputs go only now: the copies' checksums were summed from them.
+      for (uint16_t i = 0; i < media; ++i) w.rx[i] = static_cast<rte_mbuf*>(w.refs[i].user);
+      rte_pktmbuf_free_bulk(w.rx.data(), media);
       // Copies kept back (no neighbour) are reset for reuse; consumed slots are refilled.
       for (uint32_t j = 0; j < res.outputs; ++j) {
         if (w.stash[j] != nullptr) {
@@ -698,15 +756,17 @@ int DpdkBackend::Impl::WorkerLoop(Worker& w) {
           w.outs[j].data = rte_pktmbuf_mtod(w.stash[j], uint8_t*);
         }
       }
-      if (res.outputs > 0) RefillStash(w);
+      if (res.outputs > 0) RefillStash(w, res.outputs);
     }
+    // Buffer while the queues are busy (fewer, fuller TX bursts); once they are drained nothing
+    // is gained by holding copies back, so they leave now. The timer bounds the wait under load.
     const uint64_t now = rte_rdtsc();
-    if (now - w.last_drain >= drain_tsc) {
+    if ((any && !saturated) || now - w.last_drain >= drain_tsc) {
       for (size_t pi = 0; pi < np; ++pi) Flush(w, pi, now);
       w.last_drain = now;
     }
     // Rounds that received something count as busy, receive and drain included.
-    if (any) w.io.busy_ns.Add((rte_rdtsc() - t_poll) * 1'000'000'000ull / tsc_hz);
+    if (any) w.io.busy_ns.Add(CyclesToNs(rte_rdtsc() - t_poll));
     if (!any && config.idle_sleep_us != 0) {
       rte_rcu_qsbr_thread_offline(qsv, rcu_id);
       for (size_t pi = 0; pi < np; ++pi) Flush(w, pi, rte_rdtsc());

@@ -45,8 +45,9 @@ struct RingPort {
     pool = rte_pktmbuf_pool_create((name + "_gen").c_str(), 16383, 256, 0,
                                    RTE_MBUF_DEFAULT_BUF_SIZE, 0);
   }
-  ~RingPort() {
-    // The backend closed the port; drain what is left so the pools can go.
+  // Frees what the switch transmitted and nobody took. Must run before the backend goes: the
+  // mbufs belong to its pool.
+  void Drain() {
     for (rte_ring* r : tx) {
       void* m;
       while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
@@ -130,6 +131,8 @@ class DpdkRingTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (backend) backend->Stop();
+    if (port) port->Drain();
     backend.reset();
     port.reset();
   }

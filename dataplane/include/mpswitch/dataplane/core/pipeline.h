@@ -39,6 +39,12 @@ struct PacketRef {
 // An empty buffer offered for one output copy. The pipeline sets `len` and `egress` of the first
 // `BurstResult::outputs` entries. `source` is the index, after reordering, of the accepted packet
 // the copy came from.
+//
+// `copy_of` and `shared_end` let the I/O layer derive what it computes over each copy (a UDP
+// checksum) instead of reading every byte again: output `copy_of` (an index into the outputs,
+// possibly this one) holds the same bytes, and bytes [16, shared_end) of this output equal the
+// source packet's bytes at the same offsets (only the first CSRC before them and the tag, EKT
+// field after them differ).
 struct OutPacket {
   uint8_t* data = nullptr;
   uint16_t capacity = 0;
@@ -46,6 +52,8 @@ struct OutPacket {
   uint32_t egress = 0;
   uint16_t source = 0;
   void* user = nullptr;
+  uint16_t copy_of = 0;
+  uint16_t shared_end = 0;
 };
 
 struct BurstResult {

@@ -227,6 +227,12 @@ absl::StatusOr<HeaderTemplate> MakeUdpTemplate(const UdpFlow& flow);
 // path.
 void WriteUdpHeaders(const HeaderTemplate& t, uint8_t* hdr, uint16_t payload_len, uint16_t ip_id,
                      bool hw_ip_csum, bool hw_udp_csum);
+// The same with the payload's checksum sum (`ChecksumPartial` of the payload, or anything with
+// the same folded value) given by the caller, who may know it without reading the payload: the
+// switch's copies differ from their input only in a few header and trailer bytes. The payload is
+// not read. Packet path.
+void WriteUdpHeadersWithPayloadSum(const HeaderTemplate& t, uint8_t* hdr, uint16_t payload_len,
+                                   uint16_t ip_id, bool hw_ip_csum, uint32_t payload_sum);
 
 // ---------------------------------------------------------------------------------------------
 // ARP (RFC 826; Ethernet and IPv4 only) and Neighbor Discovery (RFC 4861) for the control thread.
