@@ -31,6 +31,7 @@ struct InMeta {
   bool dual;           // `mac2` was computed with the new key of packet `dual_from` of this burst
   bool dual_only;      // ... and `mac` too: the stream had no key of its own yet
   bool dual_pending;   // `key2` is that new key (else: the current key, for a late packet)
+  bool gate_open;      // the stream's gate was open when this packet was accepted
   uint16_t dual_from;
   uint8_t saved[kMaxTagLen];  // input bytes staging overwrote (the tag), restored after verifying
   alignas(16) uint8_t mac[kMacOutLen];
@@ -437,7 +438,8 @@ void InstallLearned(StreamRt& rt, const InMeta& src, uint64_t index, WorkerCount
   c.ekt_keys_learned.Add();
 }
 
-Drop Commit(PacketRef& p, InMeta& m, InMeta* w_in, WorkerCounters& c) {
+Drop Commit(PacketRef& p, InMeta& m, InMeta* w_in, WorkerCounters& c,
+            std::atomic<uint32_t>* gates) {
   const StreamEntry& e = *m.entry;
   StreamRt& rt = *m.rt;
   const uint8_t* tag;
@@ -481,8 +483,13 @@ Drop Commit(PacketRef& p, InMeta& m, InMeta* w_in, WorkerCounters& c) {
       rt.refresh_points.store(rt.refresh_points.load(std::memory_order_relaxed) + 1,
                               std::memory_order_relaxed);
       rt.last_refresh_index.store(m.index, std::memory_order_relaxed);
+      // A switch to this source takes effect here: this packet is the first its new receivers
+      // get (release: the old source's workers see the gate before they see anything after it).
+      if (e.gate != 0) gates[e.gate].store(e.gate_serial, std::memory_order_release);
     }
   }
+  // Decided per packet, at acceptance: a packet before the refresh in the same burst stays out.
+  m.gate_open = e.gate != 0 && gates[e.gate].load(std::memory_order_acquire) == e.gate_serial;
   return Drop::kNone;
 }
 
@@ -526,7 +533,7 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
   for (size_t i = 0; i < n; ++i) {
     PacketRef& p = pkts[i];
     if (p.drop != Drop::kNone) continue;
-    p.drop = Commit(p, sc.in[i], sc.in.data(), c);
+    p.drop = Commit(p, sc.in[i], sc.in.data(), c, snap.gate_cells());
     if (p.drop == Drop::kNone) sc.in[i].rank = accepted++;
   }
 
@@ -563,6 +570,13 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
     const bool carries_all = m.auth_end + tag_len + carry == p.len;
     const uint32_t csrc_in = m.csrc_count ? LoadBe32(p.data + kRtpFixedHeader) : 0;
     for (const RouteGroup& g : snap.Groups(e)) {
+      if (g.gate_mode != GateMode::kNone) {
+        const bool open = g.gate == e.gate && g.gate_serial == e.gate_serial
+                              ? m.gate_open
+                              : snap.gate_cells()[g.gate].load(std::memory_order_acquire) ==
+                                    g.gate_serial;
+        if (open != (g.gate_mode == GateMode::kAfterOpen)) continue;
+      }
       const auto dests = snap.Dests(g);
       const uint32_t csrc = g.rewrite_csrc ? ((csrc_in & g.csrc_and) | g.csrc_or) : csrc_in;
       if (strip == 0 && csrc == csrc_in && carries_all) {

@@ -7,7 +7,7 @@ namespace mpswitch::dataplane {
 
 absl::StatusOr<DataplaneTables> DataplaneTables::Build(
     std::span<const StreamConfig> streams, std::vector<Egress> egress,
-    std::span<const ekt::GroupParams> ekt_groups, uint64_t generation) {
+    std::span<const ekt::GroupParams> ekt_groups, uint64_t generation, const GateBank* gates) {
   for (size_t i = 0; i < egress.size(); ++i) {
     if (egress[i].addr.family != 4 && egress[i].addr.family != 6) {
       return absl::InvalidArgumentError(absl::StrFormat("egress %d has no address", i));
@@ -27,7 +27,7 @@ absl::StatusOr<DataplaneTables> DataplaneTables::Build(
       }
     }
   }
-  auto snap = Snapshot::Build(streams, ekt_groups);
+  auto snap = Snapshot::Build(streams, ekt_groups, gates);
   if (!snap.ok()) return snap.status();
   DataplaneTables t;
   t.media = std::move(*snap);

@@ -18,25 +18,30 @@ struct Rewrite {
   bool on;
   uint32_t and_mask;
   uint32_t or_bits;
+  GateMode gate_mode = GateMode::kNone;
+  GateRef gate;
   bool operator==(const Rewrite&) const = default;
 };
 
 Rewrite Compile(const std::optional<CsrcRewrite>& r) {
-  if (!r) return {false, ~uint32_t{0}, 0};
+  if (!r) return {false, ~uint32_t{0}, 0, GateMode::kNone, {}};
   uint32_t and_mask = ~uint32_t{0x0f};
   uint32_t or_bits = r->sink & 0x0f;
   if (r->output) {
     and_mask &= ~uint32_t{0xf00};
     or_bits |= uint32_t{*r->output & 0x0fu} << 8;
   }
-  return {true, and_mask, or_bits};
+  return {true, and_mask, or_bits, GateMode::kNone, {}};
 }
 
 }  // namespace
 
 absl::StatusOr<Snapshot> Snapshot::Build(std::span<const StreamConfig> configs,
-                                         std::span<const ekt::GroupParams> ekt_groups) {
+                                         std::span<const ekt::GroupParams> ekt_groups,
+                                         const GateBank* gates) {
   Snapshot s;
+  if (gates != nullptr) s.gate_cells_ = gates->cells();
+  auto gate_ok = [&](GateRef g) { return gates != nullptr && g.index != 0 && g.index < gates->size(); };
   for (const ekt::GroupParams& g : ekt_groups) {
     if (auto st = ekt::Validate(g); !st.ok()) return st;
     if (!s.group_index_.emplace(g.spi, static_cast<uint32_t>(s.groups_ekt_.size())).second) {
@@ -118,12 +123,30 @@ absl::StatusOr<Snapshot> Snapshot::Build(std::span<const StreamConfig> configs,
     // RTCP carries neither the trailing byte nor a MUX-CSRC: its routes forward verified copies.
     e.trailing = c.kind == StreamKind::kSrtp ? c.trailing : TrailingByte::kNone;
 
-    // Group routes whose output bytes are identical, keeping first-seen order so outputs come out
-    // in configuration order within a group.
+    if (c.opens_gate.index != 0) {
+      if (!gate_ok(c.opens_gate) || c.trailing != TrailingByte::kVideoRefresh) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s stream SSRC 0x%08x opens gate %d: it needs a gate bank holding it and the video "
+            "refresh byte", kind, c.ssrc, c.opens_gate.index));
+      }
+      e.gate = c.opens_gate.index;
+      e.gate_serial = c.opens_gate.serial;
+    }
+    // Group routes whose output bytes and gating are identical, keeping first-seen order so
+    // outputs come out in configuration order within a group.
     std::vector<Rewrite> seen;
     std::vector<std::vector<uint32_t>> members;
     for (const RouteConfig& r : c.routes) {
-      const Rewrite rw = c.kind == StreamKind::kSrtp ? Compile(r.csrc) : Compile(std::nullopt);
+      if (r.gate_mode != GateMode::kNone &&
+          (!gate_ok(r.gate) || (r.gate_mode == GateMode::kAfterOpen && !(r.gate == c.opens_gate)))) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s stream SSRC 0x%08x: route to egress %d is gated on gate %d, which %s", kind,
+            c.ssrc, r.egress, r.gate.index,
+            gate_ok(r.gate) ? "the stream does not open" : "is not in the gate bank"));
+      }
+      Rewrite rw = c.kind == StreamKind::kSrtp ? Compile(r.csrc) : Compile(std::nullopt);
+      rw.gate_mode = r.gate_mode;
+      rw.gate = r.gate_mode == GateMode::kNone ? GateRef{} : r.gate;
       auto it = std::find(seen.begin(), seen.end(), rw);
       if (it == seen.end()) {
         seen.push_back(rw);
@@ -141,6 +164,9 @@ absl::StatusOr<Snapshot> Snapshot::Build(std::span<const StreamConfig> configs,
       rg.csrc_or = seen[g].or_bits;
       rg.first_dest = static_cast<uint32_t>(s.dests_.size());
       rg.dest_count = static_cast<uint16_t>(members[g].size());
+      rg.gate_mode = seen[g].gate_mode;
+      rg.gate = seen[g].gate.index;
+      rg.gate_serial = seen[g].gate.serial;
       for (uint32_t egress : members[g]) s.dests_.push_back({egress});
       e.needs_csrc |= rg.rewrite_csrc;
       s.groups_.push_back(rg);

@@ -25,6 +25,7 @@ struct SenderSpec {
   bool extension = false;
   uint16_t first_seq = 1000;
   std::vector<RouteConfig> routes;
+  GateRef opens_gate;
 };
 
 struct Output {
@@ -41,7 +42,8 @@ struct BurstRun {
 
 class PipelineHarness {
  public:
-  PipelineHarness(std::vector<SenderSpec> specs, std::unique_ptr<MacKernel> kernel, uint64_t seed = 1)
+  PipelineHarness(std::vector<SenderSpec> specs, std::unique_ptr<MacKernel> kernel, uint64_t seed = 1,
+                  const GateBank* gates = nullptr)
       : specs_(std::move(specs)), rng_(seed) {
     std::vector<StreamConfig> cfgs;
     for (size_t i = 0; i < specs_.size(); ++i) {
@@ -58,10 +60,11 @@ class PipelineHarness {
       c.rt_slot = static_cast<uint32_t>(i);
       c.trailing = s.trailing;
       c.routes = s.routes;
+      c.opens_gate = s.opens_gate;
       cfgs.push_back(c);
       senders_.push_back(std::move(snd));
     }
-    auto snap = Snapshot::Build(cfgs);
+    auto snap = Snapshot::Build(cfgs, {}, gates);
     EXPECT_TRUE(snap.ok()) << snap.status();
     snapshot_ = std::make_unique<Snapshot>(std::move(*snap));
     worker_ = std::make_unique<WorkerState>(64, std::move(kernel));

@@ -141,6 +141,8 @@ class WorkerState {
   WorkerCounters& counters() { return counters_; }
   const WorkerCounters& counters() const { return counters_; }
   StreamRt& stream(uint32_t slot) { return streams_[slot]; }
+  // For control: the reported fields are atomics it may read while the worker runs.
+  const StreamRt& stream(uint32_t slot) const { return streams_[slot]; }
   uint32_t stream_slots() const { return slots_; }
   MacKernel& kernel() { return *kernel_; }
   // The worker's keyed wrapper for an EKT group; created on the group's first packet on this

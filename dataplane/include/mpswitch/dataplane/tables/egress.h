@@ -33,7 +33,8 @@ struct DataplaneTables {
   static absl::StatusOr<DataplaneTables> Build(std::span<const StreamConfig> streams,
                                                std::vector<Egress> egress,
                                                std::span<const ekt::GroupParams> ekt_groups = {},
-                                               uint64_t generation = 0);
+                                               uint64_t generation = 0,
+                                               const GateBank* gates = nullptr);
 };
 
 }  // namespace mpswitch::dataplane

@@ -6,7 +6,9 @@
 // their own WorkerState, indexed by the stable `rt_slot` of each stream.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -34,16 +36,51 @@ enum class TrailingByte : uint8_t {
   kVideoRefresh,   // 0 none, 1 first packet of an IDR, 2 of a GDR, 3..7 long-term reference
 };
 
+// A video switch takes effect on the new source's first refresh frame (PROTOCOLS §2), which only
+// the worker that owns that source sees, and which must be the first packet of the new source a
+// receiver gets. Control therefore publishes the switch ahead of time with both routes gated on
+// one cell: the new source's routes forward from its first IDR/GDR-flagged packet on
+// (kAfterOpen), the old source's routes to the same displays stop there (kUntilOpen). The new
+// source's worker opens the gate (stores `serial`) when it accepts that packet, before building
+// its copies; control sees the cell open and publishes the settled routes. Cells live in a
+// `GateBank` owned by control; a cell is reused with a new serial, so an old snapshot's gate
+// never reads as open for a new switch.
+enum class GateMode : uint8_t { kNone, kAfterOpen, kUntilOpen };
+
+struct GateRef {
+  uint16_t index = 0;  // 0 = no gate
+  uint32_t serial = 0;
+  bool operator==(const GateRef&) const = default;
+};
+
+class GateBank {
+ public:
+  explicit GateBank(size_t cells) : size_(cells), cells_(std::make_unique<std::atomic<uint32_t>[]>(cells)) {}
+  size_t size() const { return size_; }
+  std::atomic<uint32_t>* cells() const { return cells_.get(); }
+  bool IsOpen(GateRef g) const {
+    return g.index != 0 && g.index < size_ &&
+           cells_[g.index].load(std::memory_order_acquire) == g.serial;
+  }
+
+ private:
+  size_t size_;
+  std::unique_ptr<std::atomic<uint32_t>[]> cells_;
+};
+
 // Receivers whose copies of a stream's packets are byte-identical share one tag computation.
 // Hot: read once per accepted packet.
 struct RouteGroup {
   uint32_t csrc_and = ~uint32_t{0};  // applied to the first CSRC: (csrc & csrc_and) | csrc_or
   uint32_t csrc_or = 0;
   uint32_t first_dest = 0;           // into Snapshot::destinations()
+  uint32_t gate_serial = 0;
   uint16_t dest_count = 0;
+  uint16_t gate = 0;
+  GateMode gate_mode = GateMode::kNone;
   bool rewrite_csrc = false;
 };
-static_assert(sizeof(RouteGroup) <= 16);
+static_assert(sizeof(RouteGroup) <= 24);
 
 // Where one output copy goes; the meaning of `egress` belongs to the I/O backend (an index into
 // its peer address table).
@@ -67,6 +104,8 @@ struct alignas(64) StreamEntry {
   uint8_t tag_len = 10;
   TrailingByte trailing = TrailingByte::kNone;
   bool needs_csrc = false;           // some group rewrites the MUX-CSRC
+  uint16_t gate = 0;                 // opened by this stream's first refresh-flagged packet
+  uint32_t gate_serial = 0;
 };
 static_assert(sizeof(StreamEntry) <= 128, "one input stream's snapshot record fits two cache lines");
 
@@ -80,6 +119,8 @@ struct CsrcRewrite {
 struct RouteConfig {
   uint32_t egress = 0;
   std::optional<CsrcRewrite> csrc;  // none: the CSRC is forwarded as sent
+  GateMode gate_mode = GateMode::kNone;
+  GateRef gate;  // kAfterOpen: must be the stream's own `opens_gate`
 };
 
 // Hot, read-only record of one EKT group parameter set, as workers need it to learn keys.
@@ -106,6 +147,7 @@ struct StreamConfig {
   uint32_t initial_roc = 0;
   TrailingByte trailing = TrailingByte::kNone;
   std::vector<RouteConfig> routes;
+  GateRef opens_gate;  // a video source being switched to (needs kVideoRefresh)
 };
 
 class Snapshot {
@@ -135,12 +177,17 @@ class Snapshot {
   }
   // One more than the largest rt_slot in use: a worker's state table must be at least this big.
   uint32_t slot_bound() const { return slot_bound_; }
+  // The gate cells routes refer to; nullptr when no route is gated.
+  std::atomic<uint32_t>* gate_cells() const { return gate_cells_; }
 
   // Compiles configuration into a snapshot: derives keys, groups routes with identical rewrites.
   // Fails with InvalidArgument on duplicate (port, SSRC, kind), duplicate or out-of-range rt_slot.
   // EKT streams learn their keys from packets under `ekt_groups` (validated here).
+  // Gated routes need `gates` (the bank must outlive the snapshot); InvalidArgument when a gate
+  // index is outside it or a kAfterOpen route names a gate its stream does not open.
   static absl::StatusOr<Snapshot> Build(std::span<const StreamConfig> streams,
-                                        std::span<const ekt::GroupParams> ekt_groups = {});
+                                        std::span<const ekt::GroupParams> ekt_groups = {},
+                                        const GateBank* gates = nullptr);
 
  private:
   static uint64_t Key(uint16_t port, uint32_t ssrc, StreamKind kind) {
@@ -154,6 +201,7 @@ class Snapshot {
   absl::flat_hash_map<uint16_t, uint32_t> group_index_;
   std::vector<EktGroupEntry> groups_ekt_;
   uint32_t slot_bound_ = 0;
+  std::atomic<uint32_t>* gate_cells_ = nullptr;
 };
 
 }  // namespace mpswitch::dataplane

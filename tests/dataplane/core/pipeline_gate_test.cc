@@ -1,0 +1,122 @@
+// IDR-aligned video switching in the pipeline: a receiver gets the new source from its first
+// refresh-flagged packet exactly, and nothing of the old source after it, even inside one burst.
+#include <gtest/gtest.h>
+
+#include "pipeline_harness.h"
+
+namespace mpswitch::dataplane::testing {
+namespace {
+
+constexpr uint32_t kNew = 0x1111, kOld = 0x2222;
+constexpr uint32_t kReceiver = 7, kOther = 8;  // egress: the switching display, an unaffected one
+
+RouteConfig Route(uint32_t egress, uint8_t sink, GateMode mode = GateMode::kNone, GateRef g = {}) {
+  RouteConfig r;
+  r.egress = egress;
+  r.csrc = CsrcRewrite{};
+  r.csrc->sink = sink;
+  r.gate_mode = mode;
+  r.gate = g;
+  return r;
+}
+
+struct Seen {
+  std::vector<std::pair<uint32_t, uint16_t>> at_receiver;  // (ssrc, seq) in output order
+  size_t at_other = 0;
+};
+
+Seen Collect(PipelineHarness& h, const BurstRun& run) {
+  Seen s;
+  for (const Output& o : run.outputs) {
+    h.VerifyOutput(o);
+    if (o.egress == kReceiver) s.at_receiver.push_back({LoadBe32(&o.bytes[8]), LoadBe16(&o.bytes[2])});
+    if (o.egress == kOther) ++s.at_other;
+  }
+  return s;
+}
+
+TEST(PipelineGateTest, NewSourceStartsAtItsRefreshAndTheOldStopsThere) {
+  GateBank bank(16);
+  const GateRef gate{3, 77};
+  SenderSpec nw;
+  nw.ssrc = kNew;
+  nw.trailing = TrailingByte::kVideoRefresh;
+  nw.csrcs = {0x12345011};
+  nw.routes = {Route(kReceiver, 1, GateMode::kAfterOpen, gate)};
+  nw.opens_gate = gate;
+  SenderSpec old = nw;
+  old.ssrc = kOld;
+  old.opens_gate = {};
+  old.routes = {Route(kReceiver, 1, GateMode::kUntilOpen, gate), Route(kOther, 2)};
+  PipelineHarness h({nw, old}, MakeBestMacKernel(), 5, &bank);
+
+  // Before any refresh: the old source only.
+  auto run = h.Run({h.Next(1, 300, 0), h.Next(0, 300, 0), h.Next(1, 300, 0)});
+  Seen s = Collect(h, run);
+  ASSERT_EQ(s.at_receiver.size(), 2u);
+  EXPECT_EQ(s.at_receiver[0].first, kOld);
+  EXPECT_EQ(s.at_receiver[1].first, kOld);
+  EXPECT_EQ(s.at_other, 2u);
+  EXPECT_FALSE(bank.IsOpen(gate));
+
+  // One burst: a mid-frame packet of the new source, the old source, the IDR, more of the new.
+  const auto mid = h.Next(0, 300, 0);
+  const auto old_pkt = h.Next(1, 300, 0);
+  const auto idr = h.Next(0, 300, 1);
+  const uint16_t idr_seq = LoadBe16(&idr[2]);
+  const auto after = h.Next(0, 300, 0);
+  run = h.Run({mid, old_pkt, idr, after});
+  s = Collect(h, run);
+  EXPECT_TRUE(bank.IsOpen(gate)) << "the refresh opens the gate";
+  ASSERT_EQ(s.at_receiver.size(), 2u) << "the IDR and what follows it, nothing before";
+  EXPECT_EQ(s.at_receiver[0], std::make_pair(kNew, idr_seq));
+  EXPECT_EQ(s.at_receiver[1].first, kNew);
+  EXPECT_EQ(s.at_other, 1u) << "the unaffected receiver keeps the old source";
+
+  // Later bursts: the new source only, a GDR-less stream stays switched.
+  run = h.Run({h.Next(1, 300, 0), h.Next(0, 300, 0), h.Next(0, 300, 3)});
+  s = Collect(h, run);
+  ASSERT_EQ(s.at_receiver.size(), 2u);
+  EXPECT_EQ(s.at_receiver[0].first, kNew);
+  EXPECT_EQ(s.at_other, 1u);
+  EXPECT_EQ(h.verified(), 2u + 2 + 2 + 1 + 2 + 1);
+}
+
+TEST(PipelineGateTest, GdrAlsoSwitchesAndLongTermReferenceDoesNot) {
+  GateBank bank(4);
+  const GateRef gate{1, 9};
+  SenderSpec nw;
+  nw.ssrc = kNew;
+  nw.trailing = TrailingByte::kVideoRefresh;
+  nw.csrcs = {0x12345011};
+  nw.routes = {Route(kReceiver, 1, GateMode::kAfterOpen, gate)};
+  nw.opens_gate = gate;
+  PipelineHarness h({nw}, MakeBestMacKernel(), 6, &bank);
+  auto run = h.Run({h.Next(0, 100, 3), h.Next(0, 100, 7), h.Next(0, 100, 0)});
+  EXPECT_TRUE(run.outputs.empty()) << "long-term reference frames are not switch points";
+  run = h.Run({h.Next(0, 100, 2), h.Next(0, 100, 0)});
+  EXPECT_EQ(run.outputs.size(), 2u);
+}
+
+TEST(PipelineGateTest, GatesOutsideTheBankOrNotOpenedByTheStreamAreRefused) {
+  GateBank bank(4);
+  StreamConfig c;
+  c.local_port = 16384;
+  c.ssrc = 1;
+  c.trailing = TrailingByte::kVideoRefresh;
+  c.routes = {Route(1, 1, GateMode::kAfterOpen, GateRef{2, 1})};
+  EXPECT_FALSE(Snapshot::Build({&c, 1}, {}, &bank).ok()) << "kAfterOpen on a gate it does not open";
+  c.opens_gate = GateRef{2, 1};
+  EXPECT_TRUE(Snapshot::Build({&c, 1}, {}, &bank).ok());
+  EXPECT_FALSE(Snapshot::Build({&c, 1}, {}, nullptr).ok()) << "no bank";
+  c.opens_gate = GateRef{9, 1};
+  c.routes = {Route(1, 1, GateMode::kUntilOpen, GateRef{9, 1})};
+  EXPECT_FALSE(Snapshot::Build({&c, 1}, {}, &bank).ok()) << "index outside the bank";
+  c.opens_gate = GateRef{1, 1};
+  c.trailing = TrailingByte::kAudioActivity;
+  c.routes = {};
+  EXPECT_FALSE(Snapshot::Build({&c, 1}, {}, &bank).ok()) << "only video refresh opens a gate";
+}
+
+}  // namespace
+}  // namespace mpswitch::dataplane::testing
