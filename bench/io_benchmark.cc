@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-#include "../tests/dataplane/io/socket_test_support.h"
+#include "mpswitch/oracle/udp_endpoint.h"
 #include "mpswitch/dataplane/core/pipeline.h"
 #include "mpswitch/dataplane/io/frame.h"
 #include "mpswitch/dataplane/io/socket_backend.h"
@@ -49,7 +49,7 @@ namespace {
 using namespace mpswitch;
 using namespace mpswitch::dataplane;
 using namespace mpswitch::dataplane::io;
-using io::testing::UdpEndpoint;
+using oracle::UdpEndpoint;
 
 constexpr int kBatch = 32;      // packets the sender hands over at once (one receive burst)
 constexpr int kPool = 4096;     // distinct packets; then the stream is re-keyed (epoch + 1)

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_format.h"
 #include "mpswitch/dataplane/core/packet.h"
+#include "mpswitch/dataplane/io/sockaddr.h"
 
 namespace mpswitch::dataplane::io {
 namespace {
@@ -23,38 +24,6 @@ uint64_t NowNs(clockid_t clock = CLOCK_MONOTONIC) {
   timespec ts;
   clock_gettime(clock, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-// Writes `a`:`port` as a sockaddr for a socket of the address's family.
-socklen_t ToSockaddr(const IpAddr& a, uint16_t port, sockaddr_storage& ss) {
-  std::memset(&ss, 0, sizeof(sockaddr_in6));
-  if (a.family == 4) {
-    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(port);
-    std::memcpy(&s4->sin_addr, a.b.data(), 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  s6->sin6_family = AF_INET6;
-  s6->sin6_port = htons(port);
-  std::memcpy(&s6->sin6_addr, a.b.data(), 16);
-  return sizeof(sockaddr_in6);
-}
-
-void FromSockaddr(const sockaddr_storage& ss, IpAddr& a, uint16_t& port) {
-  if (ss.ss_family == AF_INET) {
-    const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
-    a.family = 4;
-    a.b = {};
-    std::memcpy(a.b.data(), &s4->sin_addr, 4);
-    port = ntohs(s4->sin_port);
-  } else {
-    const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    a.family = 6;
-    std::memcpy(a.b.data(), &s6->sin6_addr, 16);
-    port = ntohs(s6->sin6_port);
-  }
 }
 
 absl::Status Errno(std::string_view what, const IpAddr& a, uint16_t port) {

@@ -10,12 +10,12 @@
 #include <thread>
 
 #include "mpswitch/oracle/meeting_traffic.h"
-#include "socket_test_support.h"
+#include "mpswitch/oracle/udp_endpoint.h"
 
 namespace mpswitch::dataplane::io {
 namespace {
 
-using testing::UdpEndpoint;
+using oracle::UdpEndpoint;
 
 // Each test binds its own port range so that CTest may run them side by side.
 struct Loopback {

@@ -1,5 +1,6 @@
-// Loopback endpoints for the socket backend's tests and benchmarks: one UDP socket per leg, from
-// which the leg sends to its switch port and on which it receives what the switch sends it.
+// A UDP endpoint on loopback for the socket backend's tests and benchmarks (and, next, the
+// endpoint simulator): a leg sends to its switch port from it and receives what the switch sends
+// it. Never used by the switch itself.
 #pragma once
 
 #include <arpa/inet.h>
@@ -12,9 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "mpswitch/dataplane/tables/egress.h"
+#include "mpswitch/dataplane/io/sockaddr.h"
+#include "mpswitch/dataplane/tables/ip_addr.h"
 
-namespace mpswitch::dataplane::io::testing {
+namespace mpswitch::oracle {
+
+using dataplane::IpAddr;
 
 class UdpEndpoint {
  public:
@@ -63,19 +67,7 @@ class UdpEndpoint {
   }
 
   static socklen_t Fill(const IpAddr& a, uint16_t port, sockaddr_storage& ss) {
-    std::memset(&ss, 0, sizeof(ss));
-    if (a.family == 4) {
-      auto* s = reinterpret_cast<sockaddr_in*>(&ss);
-      s->sin_family = AF_INET;
-      s->sin_port = htons(port);
-      std::memcpy(&s->sin_addr, a.b.data(), 4);
-      return sizeof(sockaddr_in);
-    }
-    auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
-    s->sin6_family = AF_INET6;
-    s->sin6_port = htons(port);
-    std::memcpy(&s->sin6_addr, a.b.data(), 16);
-    return sizeof(sockaddr_in6);
+    return dataplane::io::ToSockaddr(a, port, ss);
   }
 
  private:
@@ -84,4 +76,4 @@ class UdpEndpoint {
   uint16_t port_ = 0;
 };
 
-}  // namespace mpswitch::dataplane::io::testing
+}  // namespace mpswitch::oracle
