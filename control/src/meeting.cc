@@ -188,6 +188,33 @@ void Meeting::OnVideoPacket(uint32_t ssrc, uint8_t refresh_flag, int64_t now) {
   Publish();
 }
 
+void Meeting::OnDisplaySwitched(LegId receiver, Position display, uint32_t ssrc, int64_t now) {
+  Begin(now);
+  Touch(ssrc);
+  auto r = legs_.find(receiver);
+  auto s = streams_.find(ssrc);
+  if (r != legs_.end() && s != streams_.end() && s->second.leg != receiver) {
+    auto d = r->second.displays.find(display);
+    if (d != r->second.displays.end()) {
+      // Applied before deciding again: the dataplane already shows it.
+      const StreamRef ref{s->second.leg, s->second.position, ssrc};
+      if (!d->second.shown || !(*d->second.shown == ref)) {
+        d->second.shown = ref;
+        Emit({.kind = Event::Kind::kVideoSwitched, .leg = receiver, .ssrc = ssrc,
+              .position = display});
+        changed_ = true;
+      }
+      if (d->second.pending && d->second.pending->ssrc == ssrc) {
+        d->second.pending.reset();
+        d->second.pending_since = 0;
+        changed_ = true;
+      }
+    }
+  }
+  Decide();
+  Publish();
+}
+
 void Meeting::OnMedia(uint32_t ssrc, int64_t now) {
   Begin(now);
   Touch(ssrc);

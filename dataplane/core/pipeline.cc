@@ -485,7 +485,11 @@ Drop Commit(PacketRef& p, InMeta& m, InMeta* w_in, WorkerCounters& c,
       rt.last_refresh_index.store(m.index, std::memory_order_relaxed);
       // A switch to this source takes effect here: this packet is the first its new receivers
       // get (release: the old source's workers see the gate before they see anything after it).
-      if (e.gate != 0) gates[e.gate].store(e.gate_serial, std::memory_order_release);
+      // Only the newest packet counts: a late first packet of an older refresh frame would start
+      // the receivers on a frame whose other packets were never sent to them.
+      if (e.gate != 0 && m.index == rt.replay.highest()) {
+        gates[e.gate].store(e.gate_serial, std::memory_order_release);
+      }
     }
   }
   // Decided per packet, at acceptance: a packet before the refresh in the same burst stays out.

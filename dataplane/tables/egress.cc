@@ -7,7 +7,8 @@ namespace mpswitch::dataplane {
 
 absl::StatusOr<DataplaneTables> DataplaneTables::Build(
     std::span<const StreamConfig> streams, std::vector<Egress> egress,
-    std::span<const ekt::GroupParams> ekt_groups, uint64_t generation, const GateBank* gates) {
+    std::span<const ekt::GroupParams> ekt_groups, uint64_t generation,
+    std::shared_ptr<const GateBank> gates) {
   for (size_t i = 0; i < egress.size(); ++i) {
     if (egress[i].addr.family != 4 && egress[i].addr.family != 6) {
       return absl::InvalidArgumentError(absl::StrFormat("egress %d has no address", i));
@@ -27,12 +28,13 @@ absl::StatusOr<DataplaneTables> DataplaneTables::Build(
       }
     }
   }
-  auto snap = Snapshot::Build(streams, ekt_groups, gates);
+  auto snap = Snapshot::Build(streams, ekt_groups, gates.get());
   if (!snap.ok()) return snap.status();
   DataplaneTables t;
   t.media = std::move(*snap);
   t.egress = std::move(egress);
   t.generation = generation;
+  t.gates = std::move(gates);
   return t;
 }
 

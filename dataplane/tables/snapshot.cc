@@ -66,6 +66,7 @@ absl::StatusOr<Snapshot> Snapshot::Build(std::span<const StreamConfig> configs,
   }
   s.streams_.reserve(configs.size());
   absl::flat_hash_set<uint32_t> slots;
+  absl::flat_hash_set<uint16_t> opened_gates;
   for (const StreamConfig& c : configs) {
     const uint64_t key = Key(c.local_port, c.ssrc, c.kind);
     const char* kind = c.kind == StreamKind::kSrtp ? "SRTP" : "SRTCP";
@@ -124,10 +125,17 @@ absl::StatusOr<Snapshot> Snapshot::Build(std::span<const StreamConfig> configs,
     e.trailing = c.kind == StreamKind::kSrtp ? c.trailing : TrailingByte::kNone;
 
     if (c.opens_gate.index != 0) {
-      if (!gate_ok(c.opens_gate) || c.trailing != TrailingByte::kVideoRefresh) {
+      if (!gate_ok(c.opens_gate) || c.kind != StreamKind::kSrtp ||
+          c.trailing != TrailingByte::kVideoRefresh || c.opens_gate.serial == 0) {
         return absl::InvalidArgumentError(absl::StrFormat(
-            "%s stream SSRC 0x%08x opens gate %d: it needs a gate bank holding it and the video "
-            "refresh byte", kind, c.ssrc, c.opens_gate.index));
+            "%s stream SSRC 0x%08x opens gate %d serial %d: it needs a gate bank holding it, a "
+            "non-zero serial and an SRTP stream with the video refresh byte",
+            kind, c.ssrc, c.opens_gate.index, c.opens_gate.serial));
+      }
+      if (!opened_gates.insert(c.opens_gate.index).second) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "gate %d is opened by two streams (the second is SSRC 0x%08x)", c.opens_gate.index,
+            c.ssrc));
       }
       e.gate = c.opens_gate.index;
       e.gate_serial = c.opens_gate.serial;

@@ -70,6 +70,7 @@ class MeetingDataplane {
     receiver_of_egress_[m.audio_egress] = *id;
     for (const auto& [pos, ssrc] : lc.video) AddSource(ssrc, *id, pos, true);
     for (const auto& [pos, ssrc] : lc.audio) AddSource(ssrc, *id, pos, false);
+    if (snapshot_) Publish();  // a leg joining a running meeting: its streams exist at once
     return *id;
   }
 
@@ -77,8 +78,8 @@ class MeetingDataplane {
     Source s{ssrc, leg, pos, video, oracle::RandomMasterKey(rng_), nullptr};
     s.tx = oracle::LibsrtpSession::Sender(s.key, dataplane::SrtpProfile::kAesCm128HmacSha1_80,
                                           ssrc, true);
-    keys_[ssrc] = StreamKeying{dataplane::TrailerFormat::kPlain,
-                               dataplane::SrtpProfile::kAesCm128HmacSha1_80, s.key};
+    keys_[{0, ssrc}] = StreamKeying{dataplane::TrailerFormat::kPlain,
+                                    dataplane::SrtpProfile::kAesCm128HmacSha1_80, s.key};
     sources_.emplace(ssrc, std::move(s));
   }
 
@@ -86,34 +87,44 @@ class MeetingDataplane {
     const Meeting* ms[] = {&meeting_};
     auto streams = tables_.Streams(ms, media_, keys_);
     ASSERT_TRUE(streams.ok()) << streams.status();
-    auto snap = dataplane::Snapshot::Build(*streams, {}, &tables_.gates());
+    auto snap = dataplane::Snapshot::Build(*streams, {}, tables_.gates().get());
     ASSERT_TRUE(snap.ok()) << snap.status();
     snapshot_ = std::make_unique<dataplane::Snapshot>(std::move(*snap));
     published_version_ = meeting_.version();
   }
 
-  // One 20 ms step: every microphone sends its level, every camera one packet (a refresh frame
-  // when asked for), then the control loop runs once.
+  // One 20 ms step: every microphone sends its level, every camera three packets; a camera asked
+  // for a refresh answers `refresh_delay_` steps later with a refresh frame starting on the
+  // second packet of the step (so mid-frame packets precede it in the same burst). Then the
+  // control loop runs once.
   void Step(int64_t now, const std::map<LegId, uint8_t>& levels) {
     std::vector<std::vector<uint8_t>> bufs;
     for (auto& [ssrc, s] : sources_) {
-      oracle::RtpSpec r;
-      r.ssrc = ssrc;
-      r.seq = s.seq++;
-      r.timestamp = static_cast<uint32_t>(now * 90);
-      r.csrcs = {(0x321u << 12) | (static_cast<uint32_t>(s.position) << 4) | 0xf};
-      r.payload = oracle::RandomBytes(rng_, s.video ? 600 : 80);
-      auto plain = oracle::BuildRtp(r);
-      uint8_t byte;
-      if (s.video) {
-        byte = want_refresh_.erase(ssrc) ? 1 : 0;
-        if (byte) refresh_sent_.insert({ssrc, r.seq});
-      } else {
-        auto it = levels.find(s.leg);
-        byte = it == levels.end() ? 5 : it->second;
+      if (!meeting_.Find(ssrc)) continue;  // its leg left
+      const int packets = s.video ? 3 : 1;
+      for (int k = 0; k < packets; ++k) {
+        oracle::RtpSpec r;
+        r.ssrc = ssrc;
+        r.seq = s.seq++;
+        r.timestamp = static_cast<uint32_t>(now * 90);
+        r.csrcs = {(0x321u << 12) | (static_cast<uint32_t>(s.position) << 4) | 0xf};
+        r.payload = oracle::RandomBytes(rng_, s.video ? 600 : 80);
+        auto plain = oracle::BuildRtp(r);
+        uint8_t byte = 0;
+        if (s.video) {
+          auto due = want_refresh_.find(ssrc);
+          if (k == 1 && due != want_refresh_.end() && due->second <= now) {
+            byte = 1;
+            want_refresh_.erase(due);
+            refresh_sent_.insert({ssrc, r.seq});
+          }
+        } else {
+          auto it = levels.find(s.leg);
+          byte = it == levels.end() ? 5 : it->second;
+        }
+        plain_[{ssrc, r.seq}] = plain;
+        bufs.push_back(oracle::ProtectWithTrailingByte(*s.tx, plain, byte));
       }
-      plain_[{ssrc, r.seq}] = plain;
-      bufs.push_back(oracle::ProtectWithTrailingByte(*s.tx, plain, byte));
     }
     std::vector<dataplane::PacketRef> refs(bufs.size());
     for (size_t i = 0; i < bufs.size(); ++i) {
@@ -132,14 +143,19 @@ class MeetingDataplane {
     EXPECT_EQ(res.accepted, refs.size()) << "every packet of a configured leg verifies";
     for (size_t i = 0; i < res.outputs; ++i) Check(outs[i]);
 
-    // The control loop: samples, refresh frames that opened gates, timers, republish on change.
+    // The control loop: switches the dataplane made first, then samples and timers, then
+    // republish on change.
     const dataplane::WorkerState* ws[] = {&worker_};
     Meeting* ms[] = {&meeting_};
+    for (const DisplaySwitch& sw : tables_.TakeSwitches()) {
+      meeting_.OnDisplaySwitched(sw.receiver, sw.display, sw.ssrc, now);
+    }
     sampler_.Sample(tables_, ws, ms, now);
-    for (uint32_t ssrc : tables_.TakeOpenedGates()) meeting_.OnVideoPacket(ssrc, 1, now);
     meeting_.Tick(now);
     for (const Event& e : meeting_.TakeEvents()) {
-      if (e.kind == Event::Kind::kRefreshRequest) want_refresh_.insert(e.ssrc);
+      if (e.kind == Event::Kind::kRefreshRequest) {
+        want_refresh_.emplace(e.ssrc, now + refresh_delay_ * 20);
+      }
       if (e.kind == Event::Kind::kSwitchTimedOut) ++timeouts_;
     }
     if (meeting_.version() != published_version_) Publish();
@@ -188,10 +204,11 @@ class MeetingDataplane {
   std::mt19937_64 rng_{42};
   std::vector<LegId> legs_;
   std::map<std::pair<size_t, LegId>, LegMedia> media_;
-  std::map<uint32_t, StreamKeying> keys_;
+  std::map<std::pair<size_t, uint32_t>, StreamKeying> keys_;
   std::map<uint32_t, Source> sources_;
   std::map<uint32_t, LegId> receiver_of_egress_;
-  std::set<uint32_t> want_refresh_;
+  std::map<uint32_t, int64_t> want_refresh_;  // camera -> when it sends the refresh frame
+  int refresh_delay_ = 3;
   std::set<std::pair<uint32_t, uint16_t>> refresh_sent_;
   std::map<std::pair<uint32_t, uint16_t>, std::vector<uint8_t>> plain_;
   std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<oracle::LibsrtpSession>> rx_;
@@ -258,6 +275,35 @@ TEST(MeetingTablesTest, ThreeScreenSitesInSiteModeFillEveryDisplayFromOneRoom) {
   EXPECT_EQ(sinks, (std::set<uint8_t>{1, 2, 3}));
 }
 
+// Talkers rotate, legs join and leave, the mode flips, refresh frames come late or (for some
+// cameras) never: whatever happens while switches are pending, no display ever gets a new source
+// mid-frame and nobody gets its own media (both checked per packet in Check()).
+TEST(MeetingTablesTest, JoinsLeavesAndModeChangesWhileSwitchesArePendingNeverStartMidFrame) {
+  MeetingDataplane d;
+  d.refresh_delay_ = 5;
+  std::vector<LegId> legs = {d.AddLeg("room-a", 3, 0xA000, 0), d.AddLeg("room-b", 1, 0xB000, 0),
+                             d.AddLeg("room-c", 3, 0xC000, 0)};
+  d.Publish();
+  std::mt19937 rng(7);
+  int64_t now = 0;
+  LegId talker = legs[1];
+  LegId late = 0;
+  for (int step = 0; step < 600; ++step, now += 20) {
+    if (step % 60 == 0) talker = legs[rng() % legs.size()];
+    if (step == 130) late = d.AddLeg("room-d", 1, 0xD000, now), legs.push_back(late);
+    if (step == 200) d.meeting_.SetMode(SwitchingMode::kSite, now);
+    if (step == 333) d.meeting_.SetMode(SwitchingMode::kSegment, now);
+    if (step == 420) {
+      ASSERT_TRUE(d.meeting_.Leave(legs[0], now).ok());
+      legs.erase(legs.begin());
+      if (talker == 1) talker = legs[0];
+    }
+    d.Step(now, {{talker, 85}});
+  }
+  EXPECT_GE(d.switches_.size(), 10u) << "the script must make the dataplane switch";
+  EXPECT_GT(d.verified_, 5000u);
+}
+
 TEST(MeetingTablesTest, SecureMediaIsNeverRoutedToANonSecureLegInADowngradedMeeting) {
   MeetingConfig cfg = MeetingDataplane::Config();
   cfg.policy = SecurityPolicy::kBestEffort;
@@ -275,14 +321,14 @@ TEST(MeetingTablesTest, SecureMediaIsNeverRoutedToANonSecureLegInADowngradedMeet
   const LegId c = *m.Join(leg("c", 0xC000, false), 0);  // downgrades the meeting
   EXPECT_FALSE(m.secure());
   std::map<std::pair<size_t, LegId>, LegMedia> media;
-  std::map<uint32_t, StreamKeying> keys;
+  std::map<std::pair<size_t, uint32_t>, StreamKeying> keys;
   uint32_t n = 0;
   for (LegId l : {a, b, c}) {
     media[{0, l}] = LegMedia{static_cast<uint16_t>(20000 + 2 * n), static_cast<uint16_t>(20001 + 2 * n),
                              2 * n, 2 * n + 1};
     ++n;
-    for (const auto& [pos, ssrc] : m.leg(l)->video) keys[ssrc] = {};
-    for (const auto& [pos, ssrc] : m.leg(l)->audio) keys[ssrc] = {};
+    for (const auto& [pos, ssrc] : m.leg(l)->video) keys[{0, ssrc}] = {};
+    for (const auto& [pos, ssrc] : m.leg(l)->audio) keys[{0, ssrc}] = {};
   }
   MeetingTables t;
   const Meeting* ms[] = {&m};

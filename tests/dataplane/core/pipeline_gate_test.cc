@@ -82,6 +82,49 @@ TEST(PipelineGateTest, NewSourceStartsAtItsRefreshAndTheOldStopsThere) {
   EXPECT_EQ(h.verified(), 2u + 2 + 2 + 1 + 2 + 1);
 }
 
+// A cell left at another switch's serial is not open for this one, and routes that differ only
+// by their gate are not merged into one group.
+TEST(PipelineGateTest, StaleSerialsStayClosedAndGatesKeepRoutesApart) {
+  GateBank bank(8);
+  const GateRef gate{2, 41};
+  bank.cells()[2].store(40);  // an earlier switch through the same cell
+  SenderSpec nw;
+  nw.ssrc = kNew;
+  nw.trailing = TrailingByte::kVideoRefresh;
+  nw.csrcs = {0x12345011};
+  // Same sink, same receiver set shape: only the gates tell the two routes apart.
+  nw.routes = {Route(kReceiver, 1, GateMode::kAfterOpen, gate), Route(kOther, 1)};
+  nw.opens_gate = gate;
+  PipelineHarness h({nw}, MakeBestMacKernel(), 8, &bank);
+  auto run = h.Run({h.Next(0, 100, 0)});
+  ASSERT_EQ(run.outputs.size(), 1u);
+  EXPECT_EQ(run.outputs[0].egress, kOther) << "the stale serial must not read as open";
+  run = h.Run({h.Next(0, 100, 1)});
+  EXPECT_EQ(run.outputs.size(), 2u);
+  EXPECT_EQ(bank.cells()[2].load(), 41u);
+}
+
+TEST(PipelineGateTest, ALateFirstPacketOfAnOlderRefreshFrameDoesNotOpenTheGate) {
+  GateBank bank(4);
+  const GateRef gate{1, 3};
+  SenderSpec nw;
+  nw.ssrc = kNew;
+  nw.trailing = TrailingByte::kVideoRefresh;
+  nw.csrcs = {0x12345011};
+  nw.routes = {Route(kReceiver, 1, GateMode::kAfterOpen, gate)};
+  nw.opens_gate = gate;
+  PipelineHarness h({nw}, MakeBestMacKernel(), 9, &bank);
+  const auto old_idr = h.Next(0, 100, 1);
+  const auto p1 = h.Next(0, 100, 0);
+  const auto p2 = h.Next(0, 100, 0);
+  auto run = h.Run({p1, p2, old_idr});  // the IDR arrives after newer packets
+  EXPECT_TRUE(run.outputs.empty());
+  EXPECT_FALSE(bank.IsOpen(gate));
+  run = h.Run({h.Next(0, 100, 1)});
+  EXPECT_EQ(run.outputs.size(), 1u);
+  EXPECT_TRUE(bank.IsOpen(gate));
+}
+
 TEST(PipelineGateTest, GdrAlsoSwitchesAndLongTermReferenceDoesNot) {
   GateBank bank(4);
   const GateRef gate{1, 9};
@@ -116,6 +159,15 @@ TEST(PipelineGateTest, GatesOutsideTheBankOrNotOpenedByTheStreamAreRefused) {
   c.trailing = TrailingByte::kAudioActivity;
   c.routes = {};
   EXPECT_FALSE(Snapshot::Build({&c, 1}, {}, &bank).ok()) << "only video refresh opens a gate";
+  c.trailing = TrailingByte::kVideoRefresh;
+  c.opens_gate = GateRef{1, 0};
+  EXPECT_FALSE(Snapshot::Build({&c, 1}, {}, &bank).ok()) << "serial 0 reads as open on a new cell";
+  c.opens_gate = GateRef{1, 5};
+  StreamConfig c2 = c;
+  c2.ssrc = 2;
+  c2.rt_slot = 1;
+  const StreamConfig both[] = {c, c2};
+  EXPECT_FALSE(Snapshot::Build(both, {}, &bank).ok()) << "one gate, one opener";
 }
 
 }  // namespace

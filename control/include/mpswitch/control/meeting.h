@@ -187,6 +187,11 @@ class Meeting {
   // and 2 are switch points.
   void OnVideoPacket(uint32_t ssrc, uint8_t refresh_flag, int64_t now);
   void OnMedia(uint32_t ssrc, int64_t now);
+  // The dataplane switched `receiver`'s `display` to `ssrc` on its refresh frame (a gate opened,
+  // see MeetingTables). That is what the receiver now sees, whatever was decided since the switch
+  // was published: the display shows `ssrc` (and still waits for a newer choice, if any).
+  // Unknown legs or streams, and a receiver's own stream, are ignored.
+  void OnDisplaySwitched(LegId receiver, Position display, uint32_t ssrc, int64_t now);
   void Tick(int64_t now);
 
   // Events since the last call, in order.

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -27,6 +28,7 @@ struct DataplaneTables {
   Snapshot media;
   std::vector<Egress> egress;  // indexed by Destination::egress
   uint64_t generation = 0;     // control's serial, for logs and tests
+  std::shared_ptr<const GateBank> gates;  // kept alive while workers may read these tables
 
   // Compiles streams into a snapshot and checks that every route names an entry of `egress` with
   // an address family and a port. InvalidArgument names the offending stream or entry.
@@ -34,7 +36,7 @@ struct DataplaneTables {
                                                std::vector<Egress> egress,
                                                std::span<const ekt::GroupParams> ekt_groups = {},
                                                uint64_t generation = 0,
-                                               const GateBank* gates = nullptr);
+                                               std::shared_ptr<const GateBank> gates = nullptr);
 };
 
 }  // namespace mpswitch::dataplane
