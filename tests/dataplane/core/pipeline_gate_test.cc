@@ -20,6 +20,17 @@ RouteConfig Route(uint32_t egress, uint8_t sink, GateMode mode = GateMode::kNone
   return r;
 }
 
+// A video source that opens `gate` on its first refresh frame, routed as given.
+SenderSpec GatedSource(GateRef gate, std::vector<RouteConfig> routes) {
+  SenderSpec s;
+  s.ssrc = kNew;
+  s.trailing = TrailingByte::kVideoRefresh;
+  s.csrcs = {0x12345011};
+  s.routes = std::move(routes);
+  s.opens_gate = gate;
+  return s;
+}
+
 struct Seen {
   std::vector<std::pair<uint32_t, uint16_t>> at_receiver;  // (ssrc, seq) in output order
   size_t at_other = 0;
@@ -38,12 +49,7 @@ Seen Collect(PipelineHarness& h, const BurstRun& run) {
 TEST(PipelineGateTest, NewSourceStartsAtItsRefreshAndTheOldStopsThere) {
   GateBank bank(16);
   const GateRef gate{3, 77};
-  SenderSpec nw;
-  nw.ssrc = kNew;
-  nw.trailing = TrailingByte::kVideoRefresh;
-  nw.csrcs = {0x12345011};
-  nw.routes = {Route(kReceiver, 1, GateMode::kAfterOpen, gate)};
-  nw.opens_gate = gate;
+  SenderSpec nw = GatedSource(gate, {Route(kReceiver, 1, GateMode::kAfterOpen, gate)});
   SenderSpec old = nw;
   old.ssrc = kOld;
   old.opens_gate = {};
@@ -88,13 +94,9 @@ TEST(PipelineGateTest, StaleSerialsStayClosedAndGatesKeepRoutesApart) {
   GateBank bank(8);
   const GateRef gate{2, 41};
   bank.cells()[2].store(40);  // an earlier switch through the same cell
-  SenderSpec nw;
-  nw.ssrc = kNew;
-  nw.trailing = TrailingByte::kVideoRefresh;
-  nw.csrcs = {0x12345011};
-  // Same sink, same receiver set shape: only the gates tell the two routes apart.
-  nw.routes = {Route(kReceiver, 1, GateMode::kAfterOpen, gate), Route(kOther, 1)};
-  nw.opens_gate = gate;
+  // Same sink on both routes: only the gates tell them apart.
+  SenderSpec nw =
+      GatedSource(gate, {Route(kReceiver, 1, GateMode::kAfterOpen, gate), Route(kOther, 1)});
   PipelineHarness h({nw}, MakeBestMacKernel(), 8, &bank);
   auto run = h.Run({h.Next(0, 100, 0)});
   ASSERT_EQ(run.outputs.size(), 1u);
@@ -107,12 +109,7 @@ TEST(PipelineGateTest, StaleSerialsStayClosedAndGatesKeepRoutesApart) {
 TEST(PipelineGateTest, ALateFirstPacketOfAnOlderRefreshFrameDoesNotOpenTheGate) {
   GateBank bank(4);
   const GateRef gate{1, 3};
-  SenderSpec nw;
-  nw.ssrc = kNew;
-  nw.trailing = TrailingByte::kVideoRefresh;
-  nw.csrcs = {0x12345011};
-  nw.routes = {Route(kReceiver, 1, GateMode::kAfterOpen, gate)};
-  nw.opens_gate = gate;
+  SenderSpec nw = GatedSource(gate, {Route(kReceiver, 1, GateMode::kAfterOpen, gate)});
   PipelineHarness h({nw}, MakeBestMacKernel(), 9, &bank);
   const auto old_idr = h.Next(0, 100, 1);
   const auto p1 = h.Next(0, 100, 0);
@@ -128,12 +125,7 @@ TEST(PipelineGateTest, ALateFirstPacketOfAnOlderRefreshFrameDoesNotOpenTheGate) 
 TEST(PipelineGateTest, GdrAlsoSwitchesAndLongTermReferenceDoesNot) {
   GateBank bank(4);
   const GateRef gate{1, 9};
-  SenderSpec nw;
-  nw.ssrc = kNew;
-  nw.trailing = TrailingByte::kVideoRefresh;
-  nw.csrcs = {0x12345011};
-  nw.routes = {Route(kReceiver, 1, GateMode::kAfterOpen, gate)};
-  nw.opens_gate = gate;
+  SenderSpec nw = GatedSource(gate, {Route(kReceiver, 1, GateMode::kAfterOpen, gate)});
   PipelineHarness h({nw}, MakeBestMacKernel(), 6, &bank);
   auto run = h.Run({h.Next(0, 100, 3), h.Next(0, 100, 7), h.Next(0, 100, 0)});
   EXPECT_TRUE(run.outputs.empty()) << "long-term reference frames are not switch points";
