@@ -384,7 +384,6 @@ void BM_SocketRelay(benchmark::State& state) {
     sl = UdpEndpoint::Fill(lo, legs[static_cast<size_t>(d)]->port(), ss);
     dests.push_back(ss);
   }
-  std::vector<std::unique_ptr<UdpEndpoint>> receivers;
   Drainer drainer(legs);
   BareRelay relay(relay_in.fd(), out_fds, dests, sl);
   size_t next = 0;

@@ -196,6 +196,9 @@ std::mutex g_telemetry_mu;
 DpdkBackend::Impl* g_telemetry_impl = nullptr;
 bool g_telemetry_registered = false;
 
+// Set once InitEal succeeded: nothing of DPDK may be called before.
+std::atomic<bool> g_eal_ready{false};
+
 void AddCounters(rte_tel_data* d, const WorkerCounters& p, const IoCounters& io) {
   rte_tel_data_add_dict_u64(d, "rx_frames", io.rx_datagrams.Get());
   rte_tel_data_add_dict_u64(d, "rx_bursts", io.rx_bursts.Get());
@@ -313,13 +316,14 @@ absl::Status InitEal(const std::vector<std::string>& args) {
         absl::StrFormat("DPDK EAL initialisation failed: %s", DpdkError(rte_errno)));
   }
   done = true;
+  g_eal_ready.store(true, std::memory_order_release);
   return absl::OkStatus();
 }
 
 DpdkBackend::DpdkBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 absl::StatusOr<std::unique_ptr<DpdkBackend>> DpdkBackend::Create(DpdkBackendConfig config) {
-  if (rte_eal_get_lcore_state(rte_get_main_lcore()) != RUNNING && rte_lcore_count() == 0) {
+  if (!g_eal_ready.load(std::memory_order_acquire)) {
     return absl::FailedPreconditionError("DPDK EAL is not initialised: call InitEal first");
   }
   auto impl = std::make_unique<Impl>(std::move(config));

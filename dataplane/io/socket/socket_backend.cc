@@ -262,14 +262,12 @@ void SocketBackend::Run(Worker& w) {
   constexpr int kMaxEvents = 64;
   epoll_event events[kMaxEvents];
   int timeout = 0;
-  uint32_t since_cpu = 0;
   while (running_.load(std::memory_order_relaxed)) {
     w.io.polls.Add();
     int n;
     if (timeout != 0) {
       // Holding no table while blocked: control never waits for an idle worker.
       domain_.Offline(w.reader_id);
-      w.io.cpu_ns.Set(NowNs(CLOCK_THREAD_CPUTIME_ID));
       w.io.idle_waits.Add();
       n = epoll_wait(w.epoll_fd, events, kMaxEvents, timeout);
       domain_.Online(w.reader_id);
@@ -394,12 +392,7 @@ void SocketBackend::Run(Worker& w) {
       w.io.busy_ns.Add(done - t_rx);
     }
     domain_.Quiescent(w.reader_id);
-    if (++since_cpu == 1024) {
-      since_cpu = 0;
-      w.io.cpu_ns.Set(NowNs(CLOCK_THREAD_CPUTIME_ID));
-    }
   }
-  w.io.cpu_ns.Set(NowNs(CLOCK_THREAD_CPUTIME_ID));
   domain_.Offline(w.reader_id);
 }
 

@@ -32,7 +32,6 @@ struct IoCounters {
   Counter punted;        // non-media packets delivered to the control thread
   Counter polls;         // loop iterations
   Counter idle_waits;    // blocking waits (socket backend)
-  Counter cpu_ns;        // socket backend: the worker thread's CPU time, refreshed when idle
   Counter busy_ns;       // time from a non-empty receive to its outputs handed on (poll mode:
                          // the CPU a busy-polling lcore really spent on packets)
   Counter drops[kIoDropCount];
