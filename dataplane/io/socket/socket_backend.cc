@@ -255,6 +255,7 @@ absl::Status SocketBackend::SendFrom(uint16_t local_port, const IpAddr& to, uint
 const WorkerCounters& SocketBackend::pipeline_counters(uint32_t w) const {
   return workers_[w]->state.counters();
 }
+const WorkerState& SocketBackend::worker_state(uint32_t w) const { return workers_[w]->state; }
 const IoCounters& SocketBackend::io_counters(uint32_t w) const { return workers_[w]->io; }
 clockid_t SocketBackend::worker_cpu_clock(uint32_t w) const { return workers_[w]->cpu_clock; }
 

@@ -91,6 +91,8 @@ class SocketBackend {
 
   uint32_t workers() const { return static_cast<uint32_t>(workers_.size()); }
   const WorkerCounters& pipeline_counters(uint32_t w) const;
+  // Worker w's pipeline state: control samples its per-stream reports (StreamSampler).
+  const WorkerState& worker_state(uint32_t w) const;
   const IoCounters& io_counters(uint32_t w) const;
   // The CPU-time clock of worker w's thread (clock_gettime), valid while the backend runs.
   clockid_t worker_cpu_clock(uint32_t w) const;

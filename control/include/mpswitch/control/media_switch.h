@@ -1,0 +1,149 @@
+// The switch's control plane on one dataplane: meetings, their EKT groups, the media ports and
+// return addresses of every leg, and the control loop that keeps the dataplane's tables in step
+// with what the meetings decide.
+//
+// Admission (`Join`) is what the SIP trunk and TIP negotiation will call once they exist: it
+// takes the leg's description (cameras, microphones, security) and where the leg receives, and
+// answers the switch ports the leg sends to and the group parameters the leg may be given (what
+// TIP SPIMAP would carry). Until TIP exists, refresh requests and security notifications leave as
+// events (`TakeEvents`) that the caller delivers; the endpoint simulator does so in-process.
+//
+// Threading: one control thread owns a MediaSwitch. The dataplane's workers run on their own.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "mpswitch/control/keylog.h"
+#include "mpswitch/control/meeting.h"
+#include "mpswitch/control/meeting_tables.h"
+#include "mpswitch/dataplane/tables/egress.h"
+#include "mpswitch/ekt/ekt.h"
+
+namespace mpswitch::control {
+
+// What the control loop needs of a dataplane backend (the socket backend or the DPDK backend).
+class Dataplane {
+ public:
+  virtual ~Dataplane() = default;
+  // Publishes with one swap; the backend frees what no worker can hold any more.
+  virtual absl::Status Publish(dataplane::DataplaneTables tables) = 0;
+  // The workers' pipeline states, for the per-stream reports (StreamSampler).
+  virtual std::vector<const dataplane::WorkerState*> workers() const = 0;
+  // Frees retired tables that have become unreachable.
+  virtual void Reclaim() = 0;
+};
+
+struct MediaSwitchOptions {
+  // The media port range of the dataplane: every leg takes one video and one audio port of it.
+  uint16_t first_port = 16384;
+  uint16_t port_count = 64;
+  // How meetings' EKT groups are made (PROTOCOLS.md §4-5).
+  ekt::EktFormat ekt_format = ekt::EktFormat::kInTag;
+  ekt::EktCipher ekt_cipher = ekt::EktCipher::kAes128Ecb;
+  size_t gate_cells = 4096;
+  Keylog* keylog = nullptr;  // the opt-in debug key log: every group KEK the switch creates
+};
+
+// Where a leg receives the switch's media.
+struct LegAddress {
+  dataplane::IpAddr addr;
+  uint16_t video_port = 0;
+  uint16_t audio_port = 0;
+};
+
+struct Admission {
+  LegId leg = 0;
+  uint16_t video_port = 0;  // the switch's ports the leg sends its video / audio to (and
+  uint16_t audio_port = 0;  // receives from: the switch sends from the same port)
+  // The meeting's EKT group, only when the leg may hold it (Meeting::MayReceiveGroupKey).
+  std::optional<ekt::GroupParams> group;
+};
+
+// A meeting event, with the meeting it belongs to.
+struct SwitchEvent {
+  size_t meeting = 0;
+  Event event;
+};
+
+class MediaSwitch {
+ public:
+  MediaSwitch(MediaSwitchOptions options, Dataplane& dataplane);
+
+  // A meeting and its EKT group (a fresh random KEK and salt, an SPI no other meeting uses).
+  // InvalidArgument for a config ValidateMeetingConfig refuses; ResourceExhausted when SPIs run
+  // out.
+  absl::StatusOr<size_t> CreateMeeting(const MeetingConfig& config);
+
+  // Admits a leg: the meeting's policy decides (its refusals come back as FailedPrecondition with
+  // the operator text, and as events), then the leg gets two media ports and its streams enter
+  // the next tables. Only secure legs (EKT) are carried today: a non-secure leg the policy would
+  // admit is refused with Unimplemented, because plain RTP forwarding and per-leg re-encryption
+  // are not built. ResourceExhausted when the port range is full.
+  absl::StatusOr<Admission> Join(size_t meeting, const LegConfig& leg, const LegAddress& address,
+                                 int64_t now_ms);
+  absl::Status Leave(size_t meeting, LegId leg, int64_t now_ms);
+  absl::Status SetMode(size_t meeting, SwitchingMode mode, int64_t now_ms);
+
+  // One turn of the control loop (meeting_tables.h gives the order): switches the dataplane made
+  // on refresh frames, the workers' samples, timers, then new tables when a decision changed.
+  // An error means the tables could not be built or published: the old ones stay in force.
+  absl::Status Step(int64_t now_ms);
+
+  // Events of every meeting since the last call, in order.
+  std::vector<SwitchEvent> TakeEvents();
+
+  size_t meetings() const { return meetings_.size(); }
+  const Meeting& meeting(size_t m) const { return *meetings_[m].meeting; }
+  const ekt::GroupParams& group(size_t m) const { return meetings_[m].group; }
+  // The leg of a meeting an SSRC belongs to, if any.
+  std::optional<LegId> LegOfSsrc(size_t meeting, uint32_t ssrc) const;
+  uint64_t publications() const { return publications_; }
+  uint64_t routes_withheld() const { return tables_.routes_withheld(); }
+  // Streams in the current tables.
+  size_t streams() const { return streams_; }
+  // Heap bytes the last tables took to build (mallinfo2 delta), for memory-per-stream figures.
+  size_t last_tables_bytes() const { return last_tables_bytes_; }
+
+ private:
+  struct MeetingState {
+    std::unique_ptr<Meeting> meeting;
+    ekt::GroupParams group;
+    uint64_t published_version = ~uint64_t{0};
+  };
+  struct LegPorts {
+    uint16_t video_port, audio_port;
+    uint32_t video_egress, audio_egress;
+  };
+
+  absl::Status Publish();
+  void Release(size_t meeting, LegId leg);
+
+  MediaSwitchOptions options_;
+  Dataplane& dataplane_;
+  std::vector<MeetingState> meetings_;
+  std::set<uint16_t> used_spis_;
+  MeetingTables tables_;
+  StreamSampler sampler_;
+  std::map<std::pair<size_t, LegId>, LegMedia> media_;
+  std::map<std::pair<size_t, uint32_t>, StreamKeying> keys_;
+  std::map<std::pair<size_t, LegId>, LegPorts> ports_;
+  std::vector<bool> port_used_;       // by (port - first_port)
+  std::vector<dataplane::Egress> egress_;
+  std::vector<uint32_t> free_egress_;
+  std::vector<SwitchEvent> events_;
+  bool dirty_ = true;
+  uint64_t generation_ = 0;
+  uint64_t publications_ = 0;
+  size_t streams_ = 0;
+  size_t last_tables_bytes_ = 0;
+};
+
+}  // namespace mpswitch::control

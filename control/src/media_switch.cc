@@ -1,0 +1,211 @@
+#include "mpswitch/control/media_switch.h"
+
+#include <malloc.h>
+#include <openssl/rand.h>
+
+#include <utility>
+
+#include "absl/strings/str_format.h"
+
+namespace mpswitch::control {
+
+MediaSwitch::MediaSwitch(MediaSwitchOptions options, Dataplane& dataplane)
+    : options_(options),
+      dataplane_(dataplane),
+      tables_(options.gate_cells),
+      port_used_(options.port_count, false) {}
+
+absl::StatusOr<size_t> MediaSwitch::CreateMeeting(const MeetingConfig& config) {
+  if (absl::Status s = ValidateMeetingConfig(config); !s.ok()) return s;
+  ekt::GroupParams g;
+  g.format = options_.ekt_format;
+  g.cipher = options_.ekt_format == ekt::EktFormat::kRfc8870 ? ekt::EktCipher::kAesKwp128
+                                                             : options_.ekt_cipher;
+  // In-tag SPIs are 15 bits; start at 1 so that 0 never names a group.
+  uint16_t spi = 1;
+  while (used_spis_.count(spi) != 0 && spi < 0x7fff) ++spi;
+  if (used_spis_.count(spi) != 0) {
+    return absl::ResourceExhaustedError("every EKT SPI (1..32767) is in use by a meeting");
+  }
+  g.spi = spi;
+  g.kek.resize(16);
+  if (RAND_bytes(g.kek.data(), static_cast<int>(g.kek.size())) != 1 ||
+      RAND_bytes(g.salt.data(), static_cast<int>(g.salt.size())) != 1) {
+    return absl::InternalError("OpenSSL's RNG refused to produce a meeting's KEK");
+  }
+  if (absl::Status s = ekt::Validate(g); !s.ok()) return s;
+  used_spis_.insert(spi);
+  if (options_.keylog) options_.keylog->Ekt(g);
+  meetings_.push_back(MeetingState{std::make_unique<Meeting>(config), std::move(g)});
+  dirty_ = true;
+  return meetings_.size() - 1;
+}
+
+absl::StatusOr<Admission> MediaSwitch::Join(size_t m, const LegConfig& leg,
+                                            const LegAddress& address, int64_t now_ms) {
+  if (m >= meetings_.size()) return absl::NotFoundError(absl::StrFormat("no meeting %d", m));
+  if (address.addr.family == 0 || address.video_port == 0 || address.audio_port == 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "leg %s: its receive address and both ports must be given", leg.call_id));
+  }
+  // Ports first, so that a full switch refuses before the meeting records anything.
+  const uint16_t half = options_.port_count / 2;
+  int slot = -1;
+  for (uint16_t i = 0; i < half; ++i) {
+    if (!port_used_[i] && !port_used_[i + half]) {
+      slot = i;
+      break;
+    }
+  }
+  if (slot < 0) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "no free media ports for leg %s: all %d port pairs of %d-%d are taken; configure a "
+        "larger media port range",
+        leg.call_id, half, options_.first_port, options_.first_port + options_.port_count - 1));
+  }
+  MeetingState& ms = meetings_[m];
+  absl::StatusOr<LegId> id = ms.meeting->Join(leg, now_ms);
+  // The meeting's events (refusal texts, notifications) are kept whatever the outcome.
+  for (Event& e : ms.meeting->TakeEvents()) events_.push_back({m, std::move(e)});
+  if (!id.ok()) return id.status();
+  if (!leg.secure) {
+    (void)ms.meeting->Leave(*id, now_ms);
+    for (Event& e : ms.meeting->TakeEvents()) events_.push_back({m, std::move(e)});
+    return absl::UnimplementedError(absl::StrFormat(
+        "leg %s is non-secure: the policy of conference %s admits it, but this switch only "
+        "carries secure (SRTP + EKT) legs; plain RTP forwarding and per-leg re-encryption are not "
+        "built",
+        leg.call_id, ms.meeting->config().conference_id));
+  }
+
+  LegPorts p;
+  p.video_port = static_cast<uint16_t>(options_.first_port + slot);
+  p.audio_port = static_cast<uint16_t>(options_.first_port + slot + half);
+  port_used_[slot] = port_used_[slot + half] = true;
+  auto take_egress = [this](dataplane::Egress e) {
+    if (!free_egress_.empty()) {
+      const uint32_t i = free_egress_.back();
+      free_egress_.pop_back();
+      egress_[i] = e;
+      return i;
+    }
+    egress_.push_back(e);
+    return static_cast<uint32_t>(egress_.size() - 1);
+  };
+  p.video_egress = take_egress({p.video_port, address.addr, address.video_port});
+  p.audio_egress = take_egress({p.audio_port, address.addr, address.audio_port});
+  ports_[{m, *id}] = p;
+  media_[{m, *id}] = LegMedia{p.video_port, p.audio_port, p.video_egress, p.audio_egress};
+
+  const dataplane::TrailerFormat trailer = ms.group.format == ekt::EktFormat::kRfc8870
+                                               ? dataplane::TrailerFormat::kEktRfc8870
+                                               : dataplane::TrailerFormat::kEktInTag;
+  const dataplane::SrtpProfile profile = ms.group.tag_32
+                                             ? dataplane::SrtpProfile::kAesCm128HmacSha1_32
+                                             : dataplane::SrtpProfile::kAesCm128HmacSha1_80;
+  auto key = [&](uint32_t ssrc) { keys_[{m, ssrc}] = StreamKeying{trailer, profile, {}}; };
+  for (const auto& [pos, ssrc] : leg.video) key(ssrc);
+  for (const auto& [pos, ssrc] : leg.audio) key(ssrc);
+  if (leg.presentation_video) key(*leg.presentation_video);
+  if (leg.presentation_audio) key(*leg.presentation_audio);
+  dirty_ = true;
+
+  Admission a;
+  a.leg = *id;
+  a.video_port = p.video_port;
+  a.audio_port = p.audio_port;
+  if (ms.meeting->MayReceiveGroupKey(*id)) a.group = ms.group;
+  return a;
+}
+
+void MediaSwitch::Release(size_t m, LegId leg) {
+  auto it = ports_.find({m, leg});
+  if (it == ports_.end()) return;
+  const LegPorts& p = it->second;
+  port_used_[p.video_port - options_.first_port] = false;
+  port_used_[p.audio_port - options_.first_port] = false;
+  free_egress_.push_back(p.video_egress);
+  free_egress_.push_back(p.audio_egress);
+  ports_.erase(it);
+  media_.erase({m, leg});
+  // The leg's SSRCs leave the keys map; the meeting no longer lists its streams.
+  for (auto k = keys_.begin(); k != keys_.end();) {
+    if (k->first.first == m && !meetings_[m].meeting->Find(k->first.second)) {
+      k = keys_.erase(k);
+    } else {
+      ++k;
+    }
+  }
+  dirty_ = true;
+}
+
+absl::Status MediaSwitch::Leave(size_t m, LegId leg, int64_t now_ms) {
+  if (m >= meetings_.size()) return absl::NotFoundError(absl::StrFormat("no meeting %d", m));
+  if (absl::Status s = meetings_[m].meeting->Leave(leg, now_ms); !s.ok()) return s;
+  Release(m, leg);
+  return absl::OkStatus();
+}
+
+absl::Status MediaSwitch::SetMode(size_t m, SwitchingMode mode, int64_t now_ms) {
+  if (m >= meetings_.size()) return absl::NotFoundError(absl::StrFormat("no meeting %d", m));
+  meetings_[m].meeting->SetMode(mode, now_ms);
+  return absl::OkStatus();
+}
+
+std::optional<LegId> MediaSwitch::LegOfSsrc(size_t m, uint32_t ssrc) const {
+  if (m >= meetings_.size()) return std::nullopt;
+  auto s = meetings_[m].meeting->Find(ssrc);
+  if (!s) return std::nullopt;
+  return s->leg;
+}
+
+absl::Status MediaSwitch::Step(int64_t now_ms) {
+  for (const DisplaySwitch& sw : tables_.TakeSwitches()) {
+    meetings_[sw.meeting].meeting->OnDisplaySwitched(sw.receiver, sw.display, sw.ssrc, now_ms);
+  }
+  std::vector<Meeting*> ms;
+  ms.reserve(meetings_.size());
+  for (MeetingState& s : meetings_) ms.push_back(s.meeting.get());
+  const std::vector<const dataplane::WorkerState*> workers = dataplane_.workers();
+  sampler_.Sample(tables_, workers, ms, now_ms);
+  for (size_t m = 0; m < meetings_.size(); ++m) {
+    meetings_[m].meeting->Tick(now_ms);
+    for (Event& e : meetings_[m].meeting->TakeEvents()) {
+      // A leg the meeting removed on its own (media timeout) gives its ports back.
+      if (e.kind == Event::Kind::kLegRemoved) Release(m, e.leg);
+      events_.push_back({m, std::move(e)});
+    }
+    if (meetings_[m].meeting->version() != meetings_[m].published_version) dirty_ = true;
+  }
+  absl::Status s = dirty_ ? Publish() : absl::OkStatus();
+  dataplane_.Reclaim();
+  return s;
+}
+
+absl::Status MediaSwitch::Publish() {
+  std::vector<const Meeting*> ms;
+  ms.reserve(meetings_.size());
+  for (const MeetingState& s : meetings_) ms.push_back(s.meeting.get());
+  absl::StatusOr<std::vector<dataplane::StreamConfig>> streams =
+      tables_.Streams(ms, media_, keys_);
+  if (!streams.ok()) return streams.status();
+  std::vector<ekt::GroupParams> groups;
+  groups.reserve(meetings_.size());
+  for (const MeetingState& s : meetings_) groups.push_back(s.group);
+  const size_t before = mallinfo2().uordblks;
+  absl::StatusOr<dataplane::DataplaneTables> t = dataplane::DataplaneTables::Build(
+      *streams, egress_, groups, ++generation_, tables_.gates());
+  if (!t.ok()) return t.status();
+  const size_t after = mallinfo2().uordblks;
+  last_tables_bytes_ = after > before ? after - before : 0;
+  streams_ = streams->size();
+  if (absl::Status s = dataplane_.Publish(std::move(*t)); !s.ok()) return s;
+  ++publications_;
+  for (MeetingState& s : meetings_) s.published_version = s.meeting->version();
+  dirty_ = false;
+  return absl::OkStatus();
+}
+
+std::vector<SwitchEvent> MediaSwitch::TakeEvents() { return std::exchange(events_, {}); }
+
+}  // namespace mpswitch::control

@@ -1,0 +1,396 @@
+#include "mpswitch/sim/meeting_run.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "absl/strings/str_format.h"
+#include "mpswitch/dataplane/core/drop.h"
+#include "mpswitch/dataplane/io/io_drop.h"
+
+namespace mpswitch::sim {
+namespace {
+
+constexpr uint32_t kLoopback = 0x7f000001;
+constexpr int64_t kDrainMs = 300;  // after the rooms stop: the last copies arrive
+
+const char* const kRoomNames[] = {"amsterdam", "bangalore", "chicago", "dublin",   "lagos",
+                                  "lima",      "oslo",      "osaka",   "quito",    "seoul",
+                                  "sydney",    "tallinn",   "toronto", "valencia", "warsaw",
+                                  "zurich"};
+
+uint64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t ThreadClockNs(clockid_t c) {
+  timespec ts{};
+  clock_gettime(c, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MeetingRun>> MeetingRun::Create(RunOptions options) {
+  if (options.meetings < 1 || options.screens.empty()) {
+    return absl::InvalidArgumentError("a run needs at least one meeting of at least one room");
+  }
+  if (options.workers < 1) return absl::InvalidArgumentError("a run needs at least one worker");
+  std::unique_ptr<MeetingRun> run(new MeetingRun(std::move(options)));
+  if (absl::Status s = run->Setup(); !s.ok()) return s;
+  return run;
+}
+
+MeetingRun::~MeetingRun() {
+  if (backend_) backend_->Stop();
+}
+
+absl::Status MeetingRun::Setup() {
+  oracle::InitLibsrtp();
+  absl::StatusOr<std::unique_ptr<control::Keylog>> kl = control::Keylog::Open(options_.keylog_path);
+  if (!kl.ok()) return kl.status();
+  keylog_ = std::move(*kl);
+  if (!options_.pcap_path.empty()) {
+    absl::StatusOr<std::unique_ptr<PcapWriter>> p = PcapWriter::Open(options_.pcap_path);
+    if (!p.ok()) return p.status();
+    pcap_ = std::move(*p);
+  }
+
+  const size_t per_meeting = options_.screens.size();
+  const size_t total_rooms = per_meeting * static_cast<size_t>(options_.meetings);
+  std::mt19937_64 rng(options_.seed);
+  for (int m = 0; m < options_.meetings; ++m) {
+    TalkScript script = TalkScript::Conversation(options_.screens, options_.duration_ms,
+                                                 options_.seed * 7919 + static_cast<uint64_t>(m));
+    for (TalkSpurt& s : script.spurts) s.room = static_cast<uint16_t>(m * per_meeting + s.room + 1);
+    scripts_.push_back(std::move(script));
+    for (size_t i = 0; i < per_meeting; ++i) {
+      Room r;
+      r.meeting = static_cast<size_t>(m);
+      RoomSpec& sp = r.spec;
+      sp.id = static_cast<uint16_t>(m * per_meeting + i + 1);
+      const std::string city = kRoomNames[i % std::size(kRoomNames)];
+      sp.name = options_.meetings == 1 ? city : absl::StrFormat("m%d-%s", m + 1, city);
+      sp.screens = options_.screens[i];
+      sp.presentation = options_.presentation && i == 0;
+      sp.ssrc_base = 0x50000000u | (uint32_t{sp.id} << 8);
+      sp.video_kbps = options_.video_kbps;
+      if (options_.key_changes) {
+        // Somewhere in the middle half of the call, different for every room.
+        sp.key_change_at_ms = options_.duration_ms / 4 +
+                              static_cast<int64_t>(rng() % static_cast<uint64_t>(
+                                                            std::max<int64_t>(1, options_.duration_ms / 2)));
+      }
+      r.video = std::make_unique<oracle::UdpEndpoint>(dataplane::IpAddr::FromV4(kLoopback));
+      r.audio = std::make_unique<oracle::UdpEndpoint>(dataplane::IpAddr::FromV4(kLoopback));
+      if (!r.video->ok() || !r.audio->ok()) {
+        return absl::UnavailableError("cannot bind the simulated rooms' UDP sockets on 127.0.0.1");
+      }
+      rooms_.push_back(std::move(r));
+    }
+  }
+
+  // One video and one audio port per room; the halves are a multiple of the workers so that a
+  // room's two ports belong to the same worker and rooms spread over workers.
+  const size_t half = (total_rooms + options_.workers - 1) / options_.workers * options_.workers;
+  if (options_.first_port + 2 * half > 65535) {
+    return absl::InvalidArgumentError("the media port range does not fit below 65536");
+  }
+  dataplane::io::SocketBackendConfig bc;
+  bc.addresses = {"127.0.0.1"};
+  bc.first_port = options_.first_port;
+  bc.port_count = static_cast<uint16_t>(2 * half);
+  bc.workers = options_.workers;
+  bc.cpus = options_.cpus;
+  bc.busy_poll = options_.busy_poll;
+  bc.stream_slots = static_cast<uint32_t>(std::max<size_t>(64, total_rooms * 8));
+  absl::StatusOr<std::unique_ptr<dataplane::io::SocketBackend>> b =
+      dataplane::io::SocketBackend::Create(bc);
+  if (!b.ok()) return b.status();
+  backend_ = std::move(*b);
+  dataplane_ = std::make_unique<control::SocketDataplane>(*backend_);
+
+  control::MediaSwitchOptions mo;
+  mo.first_port = bc.first_port;
+  mo.port_count = bc.port_count;
+  mo.ekt_format = options_.ekt_format;
+  mo.ekt_cipher = options_.ekt_cipher;
+  mo.keylog = keylog_.get();
+  node_ = std::make_unique<control::MediaSwitch>(mo, *dataplane_);
+  for (int m = 0; m < options_.meetings; ++m) {
+    control::MeetingConfig mc;
+    mc.conference_id = absl::StrFormat("%d", 8001 + m);
+    mc.policy = control::SecurityPolicy::kSecure;
+    mc.mode = options_.mode;
+    absl::StatusOr<size_t> id = node_->CreateMeeting(mc);
+    if (!id.ok()) return id.status();
+  }
+  return backend_->Start();
+}
+
+absl::Status MeetingRun::JoinRoom(Room& r, int64_t now_ms) {
+  const control::LegConfig leg = RoomSender::LegFor(r.spec);
+  absl::StatusOr<control::Admission> a =
+      node_->Join(r.meeting, leg, {dataplane::IpAddr::FromV4(kLoopback), r.video->port(), r.audio->port()},
+                  now_ms);
+  if (!a.ok()) return a.status();
+  if (!a->group) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("room %s was admitted without the meeting's group key", r.spec.name));
+  }
+  absl::StatusOr<std::unique_ptr<RoomSender>> s = RoomSender::Create(
+      r.spec, *a->group, &scripts_[r.meeting], keylog_.get(), options_.seed + r.spec.id);
+  if (!s.ok()) return s.status();
+  r.sender = std::move(*s);
+  r.receiver = std::make_unique<RoomReceiver>(r.spec, *a->group, options_.verify_every);
+  r.leg = a->leg;
+  r.video_port = a->video_port;
+  r.audio_port = a->audio_port;
+  const size_t self = static_cast<size_t>(&r - rooms_.data());
+  room_of_leg_[{r.meeting, r.leg}] = self;
+  auto streams_of = [](const control::LegConfig& l, auto fn) {
+    for (const auto& [p, ssrc] : l.video) fn(ssrc, p, true);
+    for (const auto& [p, ssrc] : l.audio) fn(ssrc, p, false);
+    if (l.presentation_video) fn(*l.presentation_video, control::Position::kAux, true);
+  };
+  streams_of(leg, [&](uint32_t ssrc, control::Position, bool) { room_of_ssrc_[ssrc] = self; });
+  for (Room& o : rooms_) {
+    if (&o == &r || !o.joined || o.meeting != r.meeting) continue;
+    streams_of(leg, [&](uint32_t ssrc, control::Position p, bool v) {
+      o.receiver->AddSender(ssrc, r.spec.id, p, v);
+    });
+    streams_of(RoomSender::LegFor(o.spec), [&](uint32_t ssrc, control::Position p, bool v) {
+      r.receiver->AddSender(ssrc, o.spec.id, p, v);
+    });
+  }
+  r.joined = true;
+  // Publish at once: the room's first packets must find their streams.
+  absl::Status st = node_->Step(now_ms);
+  HandleEvents();
+  return st;
+}
+
+const MeetingRun::Room* MeetingRun::RoomOf(uint32_t ssrc) const {
+  auto it = room_of_ssrc_.find(ssrc);
+  return it == room_of_ssrc_.end() ? nullptr : &rooms_[it->second];
+}
+
+void MeetingRun::HandleEvents() {
+  for (control::SwitchEvent& se : node_->TakeEvents()) {
+    const control::Event& e = se.event;
+    switch (e.kind) {
+      case control::Event::Kind::kRefreshRequest: {
+        // TIP REFRESH, delivered in-process.
+        auto it = room_of_ssrc_.find(e.ssrc);
+        if (it != room_of_ssrc_.end() && rooms_[it->second].sender) {
+          rooms_[it->second].sender->RequestRefresh(e.ssrc);
+          ++refresh_requests_;
+        }
+        break;
+      }
+      case control::Event::Kind::kSecurityNotify: {
+        // TIP NOTIFY security icon, delivered in-process.
+        auto it = room_of_leg_.find({se.meeting, e.leg});
+        if (it != room_of_leg_.end()) rooms_[it->second].secure_icon = e.secure;
+        break;
+      }
+      case control::Event::Kind::kLog:
+      case control::Event::Kind::kLegRefused:
+      case control::Event::Kind::kLegRemoved:
+        log_.push_back(e.text);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+void MeetingRun::Send(Room& r, std::vector<Outgoing>& out) {
+  for (const Outgoing& o : out) {
+    oracle::UdpEndpoint& ep = o.video ? *r.video : *r.audio;
+    const uint16_t to = o.video ? r.video_port : r.audio_port;
+    ep.SendTo(to, o.bytes);
+    if (pcap_) pcap_->Udp(kLoopback, ep.port(), kLoopback, to, o.bytes.data(), o.bytes.size());
+  }
+  out.clear();
+}
+
+size_t MeetingRun::ReceiveAll(int64_t now_ms, uint64_t now_ns) {
+  if (rx_.empty()) rx_.resize(65536);
+  size_t n = 0;
+  for (Room& r : rooms_) {
+    if (!r.joined) continue;
+    for (int v = 0; v < 2; ++v) {
+      const oracle::UdpEndpoint& ep = v ? *r.video : *r.audio;
+      for (int k = 0; k < 256; ++k) {
+        sockaddr_in from{};
+        socklen_t fl = sizeof(from);
+        const ssize_t len = recvfrom(ep.fd(), rx_.data(), rx_.size(), MSG_DONTWAIT,
+                                     reinterpret_cast<sockaddr*>(&from), &fl);
+        if (len < 0) break;
+        r.receiver->Receive(rx_.data(), static_cast<size_t>(len), v == 1, now_ms, now_ns);
+        if (pcap_) {
+          pcap_->Udp(ntohl(from.sin_addr.s_addr), ntohs(from.sin_port), kLoopback, ep.port(),
+                     rx_.data(), static_cast<size_t>(len));
+        }
+        ++n;
+      }
+    }
+  }
+  return n;
+}
+
+absl::Status MeetingRun::Run() {
+  const uint64_t start_ns = MonotonicNs();
+  for (uint32_t w = 0; w < backend_->workers(); ++w) {
+    cpu_start_ns_.push_back(ThreadClockNs(backend_->worker_cpu_clock(w)));
+  }
+  std::vector<pollfd> fds;
+  for (const Room& r : rooms_) {
+    fds.push_back({r.video->fd(), POLLIN, 0});
+    fds.push_back({r.audio->fd(), POLLIN, 0});
+  }
+  std::vector<Outgoing> out;
+  const size_t per_meeting = options_.screens.size();
+  int64_t next_tick = 0, next_view = 1000;
+  bool flipped = false;
+  absl::Status status;
+  for (;;) {
+    const uint64_t now_ns = MonotonicNs();
+    const int64_t now_ms = static_cast<int64_t>((now_ns - start_ns) / 1000000);
+    const bool sending = now_ms < options_.duration_ms;
+    if (now_ms >= options_.duration_ms + kDrainMs) break;
+    if (sending) {
+      for (size_t i = 0; i < rooms_.size(); ++i) {
+        Room& r = rooms_[i];
+        const int64_t join_at = static_cast<int64_t>(i % per_meeting) * options_.join_spacing_ms;
+        if (!r.joined && now_ms >= join_at) {
+          if (absl::Status s = JoinRoom(r, now_ms); !s.ok()) return s;
+        }
+      }
+      if (!flipped && options_.mode_flip_at_ms >= 0 && now_ms >= options_.mode_flip_at_ms) {
+        flipped = true;
+        for (size_t m = 0; m < node_->meetings(); ++m) {
+          const control::SwitchingMode to = node_->meeting(m).mode() == control::SwitchingMode::kSegment
+                                                ? control::SwitchingMode::kSite
+                                                : control::SwitchingMode::kSegment;
+          (void)node_->SetMode(m, to, now_ms);  // the meeting logs the change itself
+        }
+      }
+      for (Room& r : rooms_) {
+        if (!r.joined) continue;
+        r.sender->Poll(now_ms, now_ns, out);
+        Send(r, out);
+      }
+    }
+    ReceiveAll(now_ms, MonotonicNs());
+    if (now_ms >= next_tick) {
+      if (absl::Status s = node_->Step(now_ms); !s.ok() && status.ok()) status = s;
+      HandleEvents();
+      next_tick = now_ms + options_.tick_ms;
+    }
+    elapsed_ms_ = now_ms;
+    if (now_ms >= next_view && options_.on_tick) {
+      options_.on_tick(now_ms);
+      next_view += 1000;
+    }
+    // Sleep until a socket is readable or the next packet is due (a millisecond at most).
+    poll(fds.data(), fds.size(), 1);
+  }
+  for (uint32_t w = 0; w < backend_->workers(); ++w) {
+    cpu_end_ns_.push_back(ThreadClockNs(backend_->worker_cpu_clock(w)));
+  }
+  backend_->Stop();
+  ReceiveAll(elapsed_ms_, MonotonicNs());
+  return status;
+}
+
+uint64_t MeetingRun::worker_cpu_ns(uint32_t w) const {
+  if (w >= cpu_end_ns_.size() || w >= cpu_start_ns_.size()) {
+    return w < cpu_start_ns_.size() ? ThreadClockNs(backend_->worker_cpu_clock(w)) - cpu_start_ns_[w]
+                                    : 0;
+  }
+  return cpu_end_ns_[w] - cpu_start_ns_[w];
+}
+
+RunTotals MeetingRun::Totals() const {
+  RunTotals t;
+  for (const Room& r : rooms_) {
+    if (!r.joined) continue;
+    t.sent += r.sender->packets_sent();
+    const ReceiverStats& s = r.receiver->stats();
+    t.received += s.received;
+    t.verified += s.verified;
+    t.skipped += s.skipped;
+    t.problems += s.Problems();
+    t.keys_learned += s.keys_learned;
+    t.video_switches += s.video_switches;
+  }
+  t.refresh_requests = refresh_requests_;
+  for (uint32_t w = 0; w < backend_->workers(); ++w) {
+    const dataplane::io::IoCounters& io = backend_->io_counters(w);
+    const dataplane::WorkerCounters& pc = backend_->pipeline_counters(w);
+    t.switch_in += io.rx_datagrams.Get();
+    t.switch_out += io.tx_datagrams.Get();
+    t.retags += pc.tags_computed.Get();
+    t.switch_keys_learned += pc.ekt_keys_learned.Get();
+    for (size_t d = 0; d < dataplane::kDropCount; ++d) {
+      if (const uint64_t n = pc.drops[d].Get()) {
+        t.drops_by_reason[std::string(dataplane::DropName(static_cast<dataplane::Drop>(d)))] += n;
+        t.drops += n;
+      }
+    }
+    for (size_t d = 0; d < dataplane::io::kIoDropCount; ++d) {
+      if (const uint64_t n = io.drops[d].Get()) {
+        t.drops_by_reason[std::string(dataplane::io::IoDropName(static_cast<dataplane::io::IoDrop>(d)))] += n;
+        t.drops += n;
+      }
+    }
+  }
+  return t;
+}
+
+bool MeetingRun::Passed(std::vector<std::string>* why) const {
+  std::vector<std::string> w;
+  const RunTotals t = Totals();
+  for (const Room& r : rooms_) {
+    if (!r.joined) {
+      w.push_back(absl::StrFormat("%s never joined", r.spec.name));
+      continue;
+    }
+    const ReceiverStats& s = r.receiver->stats();
+    if (s.Problems() != 0) {
+      w.push_back(absl::StrFormat("%s: %d problems, first: %s", r.spec.name, s.Problems(),
+                                  r.receiver->first_problem()));
+    }
+    if (s.verified == 0) w.push_back(absl::StrFormat("%s decrypted nothing", r.spec.name));
+    if (options_.verify_every == 1 && s.verified + s.awaiting_key != s.received) {
+      w.push_back(absl::StrFormat("%s received %d packets but decrypted only %d", r.spec.name,
+                                  s.received, s.verified));
+    }
+    const control::Position displays[] = {control::Position::kCenter, control::Position::kLeft,
+                                          control::Position::kRight};
+    for (int d = 0; d < r.spec.screens; ++d) {
+      if (r.receiver->Showing(displays[d]) == 0) {
+        w.push_back(absl::StrFormat("%s: the %s screen showed nobody at the end", r.spec.name,
+                                    control::PositionName(displays[d])));
+      }
+    }
+    if (!r.secure_icon) w.push_back(absl::StrFormat("%s was not told the meeting is secure", r.spec.name));
+  }
+  if (t.received != t.switch_out) {
+    w.push_back(absl::StrFormat("the switch sent %d copies, the rooms received %d", t.switch_out,
+                                t.received));
+  }
+  if (t.drops != 0) w.push_back(absl::StrFormat("the switch dropped %d packets", t.drops));
+  const bool ok = w.empty();
+  if (why) *why = std::move(w);
+  return ok;
+}
+
+}  // namespace mpswitch::sim
