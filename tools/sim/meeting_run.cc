@@ -375,7 +375,15 @@ bool MeetingRun::Passed(std::vector<std::string>* why) const {
     }
     const control::Position displays[] = {control::Position::kCenter, control::Position::kLeft,
                                           control::Position::kRight};
+    // A side screen can only show another three-screen room's side camera.
+    bool others = false, others_three = false;
+    for (const Room& o : rooms_) {
+      if (&o == &r || !o.joined || o.meeting != r.meeting) continue;
+      others = true;
+      others_three |= o.spec.screens == 3;
+    }
     for (int d = 0; d < r.spec.screens; ++d) {
+      if (!(d == 0 ? others : others_three)) continue;
       if (r.receiver->Showing(displays[d]) == 0) {
         w.push_back(absl::StrFormat("%s: the %s screen showed nobody at the end", r.spec.name,
                                     control::PositionName(displays[d])));

@@ -87,8 +87,11 @@ absl::StatusOr<std::unique_ptr<RoomSender>> RoomSender::Create(const RoomSpec& s
     absl::StatusOr<std::unique_ptr<ekt::EktSender>> sender =
         ekt::EktSender::Create(group, ssrc, video);
     if (!sender.ok()) return sender.status();
+    // A random first sequence number below 16384: a receiver's libsrtp2 stream starts at ROC 0
+    // when it first hears a sender, so a run stays clear of the wrap for 49152 packets per
+    // stream (over two minutes of 4 Mbit/s video).
     Stream s{ssrc, pos, video, presentation, std::move(*sender),
-             static_cast<uint16_t>(r->rng_())};
+             static_cast<uint16_t>(r->rng_() % 16384)};
     // Streams start a little apart, as real cameras and microphones do.
     s.next_ms = static_cast<int64_t>(r->rng_() % 20);
     s.next_idr_ms = spec.idr_interval_ms;

@@ -1,0 +1,131 @@
+// MediaSwitch on a real (socket) dataplane: admission, ports, groups, policy and the tables it
+// publishes. The media path through it is tested end to end in tests/tools/sim.
+#include "mpswitch/control/media_switch.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "mpswitch/control/socket_dataplane.h"
+
+namespace mpswitch::control {
+namespace {
+
+LegConfig Leg(const std::string& name, uint32_t base, bool secure = true, int screens = 1) {
+  LegConfig l;
+  l.call_id = name;
+  l.called_number = name;
+  l.endpoint_name = name;
+  l.screens = screens;
+  l.secure = secure;
+  const Position ps[] = {Position::kCenter, Position::kLeft, Position::kRight};
+  for (int i = 0; i < screens; ++i) {
+    l.video[ps[i]] = base + static_cast<uint32_t>(i);
+    l.audio[ps[i]] = base + 0x10 + static_cast<uint32_t>(i);
+  }
+  return l;
+}
+
+class MediaSwitchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dataplane::io::SocketBackendConfig c;
+    c.first_port = 20600;
+    c.port_count = 4;  // two legs
+    auto b = dataplane::io::SocketBackend::Create(c);
+    ASSERT_TRUE(b.ok()) << b.status();
+    backend_ = std::move(*b);
+    dp_ = std::make_unique<SocketDataplane>(*backend_);
+    MediaSwitchOptions o;
+    o.first_port = c.first_port;
+    o.port_count = c.port_count;
+    node_ = std::make_unique<MediaSwitch>(o, *dp_);
+  }
+  LegAddress Addr(uint16_t port) { return {dataplane::IpAddr::FromV4(0x7f000001), port, static_cast<uint16_t>(port + 1)}; }
+
+  std::unique_ptr<dataplane::io::SocketBackend> backend_;
+  std::unique_ptr<SocketDataplane> dp_;
+  std::unique_ptr<MediaSwitch> node_;
+};
+
+TEST_F(MediaSwitchTest, AdmitsLegsOnDistinctPortsAndPublishesTheirStreams) {
+  MeetingConfig mc;
+  mc.conference_id = "9001";
+  auto m = node_->CreateMeeting(mc);
+  ASSERT_TRUE(m.ok());
+  auto a = node_->Join(*m, Leg("a", 0x100), Addr(40000), 0);
+  auto b = node_->Join(*m, Leg("b", 0x200), Addr(40002), 0);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  const std::set<uint16_t> ports = {a->video_port, a->audio_port, b->video_port, b->audio_port};
+  EXPECT_EQ(ports.size(), 4u);
+  for (uint16_t p : ports) {
+    EXPECT_GE(p, 20600);
+    EXPECT_LT(p, 20604);
+  }
+  // Secure legs of a secure meeting get the meeting's group, which is the same for both.
+  ASSERT_TRUE(a->group && b->group);
+  EXPECT_EQ(a->group->kek, b->group->kek);
+  EXPECT_EQ(a->group->spi, node_->group(*m).spi);
+  ASSERT_TRUE(node_->Step(10).ok());
+  EXPECT_EQ(node_->streams(), 4u);
+  const dataplane::DataplaneTables* t = backend_->current();
+  ASSERT_NE(t, nullptr);
+  ASSERT_NE(t->media.Find(a->video_port, 0x100, dataplane::StreamKind::kSrtp), nullptr);
+  ASSERT_NE(t->media.FindGroup(a->group->spi), nullptr);
+
+  // The port range is full: a third leg is refused with a message naming the range.
+  auto c = node_->Join(*m, Leg("c", 0x300), Addr(40004), 20);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(c.status().message().find("20600-20603"), std::string::npos) << c.status();
+
+  // Leaving frees the ports for the next leg.
+  ASSERT_TRUE(node_->Leave(*m, a->leg, 30).ok());
+  auto d = node_->Join(*m, Leg("d", 0x400), Addr(40006), 40);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_TRUE(node_->Step(50).ok());
+  t = backend_->current();
+  EXPECT_EQ(t->media.Find(a->video_port, 0x100, dataplane::StreamKind::kSrtp), nullptr);
+  EXPECT_NE(t->media.Find(d->video_port, 0x400, dataplane::StreamKind::kSrtp), nullptr);
+}
+
+TEST_F(MediaSwitchTest, MeetingsGetTheirOwnGroupsAndThePolicyDecides) {
+  MeetingConfig secure;
+  secure.conference_id = "9002";
+  MeetingConfig best;
+  best.conference_id = "9003";
+  best.policy = SecurityPolicy::kBestEffort;
+  auto m1 = node_->CreateMeeting(secure);
+  auto m2 = node_->CreateMeeting(best);
+  ASSERT_TRUE(m1.ok() && m2.ok());
+  EXPECT_NE(node_->group(*m1).spi, node_->group(*m2).spi);
+  EXPECT_NE(node_->group(*m1).kek, node_->group(*m2).kek);
+
+  // A non-secure leg: a secure meeting refuses it with the §8 text...
+  auto r = node_->Join(*m1, Leg("plain", 0x500, /*secure=*/false), Addr(40010), 0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  bool refused = false;
+  for (const SwitchEvent& e : node_->TakeEvents()) {
+    refused |= e.event.kind == Event::Kind::kLegRefused && e.meeting == *m1;
+  }
+  EXPECT_TRUE(refused);
+  // ... and a best-effort meeting would admit it, but this switch cannot carry plain media yet:
+  // it says so instead of admitting a leg it would leave without media.
+  auto u = node_->Join(*m2, Leg("plain", 0x600, false), Addr(40012), 0);
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_TRUE(node_->meeting(*m2).legs().empty());
+  // Nothing was taken: both port pairs are still free.
+  EXPECT_TRUE(node_->Join(*m1, Leg("x", 0x700), Addr(40014), 1).ok());
+  EXPECT_TRUE(node_->Join(*m2, Leg("y", 0x800), Addr(40016), 1).ok());
+
+  EXPECT_FALSE(node_->Join(7, Leg("z", 0x900), Addr(40018), 1).ok());
+  LegAddress none;
+  EXPECT_EQ(node_->Join(*m1, Leg("w", 0xa00), none, 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace mpswitch::control
