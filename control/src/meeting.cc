@@ -209,6 +209,11 @@ void Meeting::OnDisplaySwitched(LegId receiver, Position display, uint32_t ssrc,
         d->second.pending_since = 0;
         changed_ = true;
       }
+      // The source answered: its refresh frame went to the displays the dataplane's gate
+      // covered. A display that started waiting for it after that gate was published was not
+      // covered and needs another refresh frame, so the request is no longer outstanding and
+      // Publish asks again (without this, it would wait for the refresh timeout).
+      refresh_outstanding_.erase(ssrc);
     }
   }
   Decide();

@@ -551,6 +551,26 @@ TEST(MeetingRefreshTest, SwitchesAnywayAfterTheTimeoutAndCountsIt) {
   EXPECT_EQ(d.Pending(1), 0u);
 }
 
+// The dataplane switched one display on a refresh frame (a gate), while another display began
+// waiting for the same source after that gate was published: the source is asked again at once
+// instead of leaving the second display to the refresh timeout.
+TEST(MeetingRefreshTest, DisplayNotCoveredByTheGateGetsANewRequest) {
+  Meeting m(Config());
+  for (int n = 1; n <= 3; ++n) ASSERT_TRUE(m.Join(Room(n, 1), 0).ok());
+  // Nobody has spoken: rooms 2 and 3 wait for room 1's camera, room 1 for room 2's.
+  ASSERT_TRUE(m.display(2, kC).pending && m.display(3, kC).pending);
+  ASSERT_EQ(m.display(3, kC).pending->ssrc, Cam(1));
+  int asked = 0;
+  for (const Event& e : m.TakeEvents()) asked += e.kind == Kind::kRefreshRequest && e.ssrc == Cam(1);
+  ASSERT_EQ(asked, 1);
+  m.OnDisplaySwitched(2, kC, Cam(1), 40);  // the gate covered room 2 only
+  EXPECT_EQ(m.display(2, kC).shown->ssrc, Cam(1));
+  ASSERT_TRUE(m.display(3, kC).pending);
+  asked = 0;
+  for (const Event& e : m.TakeEvents()) asked += e.kind == Kind::kRefreshRequest && e.ssrc == Cam(1);
+  EXPECT_EQ(asked, 1);
+}
+
 TEST(MeetingRefreshTest, IdrExactlyAtTheDeadlineIsInTime) {
   Driver d(Config());
   for (int n = 1; n <= 3; ++n) d.Join(Room(n, 1));
