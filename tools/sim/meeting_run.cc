@@ -332,6 +332,7 @@ RunTotals MeetingRun::Totals() const {
     t.video_switches += s.video_switches;
   }
   t.refresh_requests = refresh_requests_;
+  for (size_t m = 0; m < node_->meetings(); ++m) t.switch_timeouts += node_->meeting(m).switch_timeouts();
   for (uint32_t w = 0; w < backend_->workers(); ++w) {
     const dataplane::io::IoCounters& io = backend_->io_counters(w);
     const dataplane::WorkerCounters& pc = backend_->pipeline_counters(w);

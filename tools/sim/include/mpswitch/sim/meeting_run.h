@@ -65,6 +65,7 @@ struct RunTotals {
   uint64_t switch_keys_learned = 0;
   uint64_t video_switches = 0;
   uint64_t refresh_requests = 0;
+  uint64_t switch_timeouts = 0;  // switches made without a refresh frame (Meeting)
   uint64_t drops = 0;         // at the switch, all reasons
   std::map<std::string, uint64_t> drops_by_reason;
 };
