@@ -160,6 +160,7 @@ std::optional<LegId> MediaSwitch::LegOfSsrc(size_t m, uint32_t ssrc) const {
 }
 
 absl::Status MediaSwitch::Step(int64_t now_ms) {
+  dataplane_.Service();
   for (const DisplaySwitch& sw : tables_.TakeSwitches()) {
     meetings_[sw.meeting].meeting->OnDisplaySwitched(sw.receiver, sw.display, sw.ssrc, now_ms);
   }

@@ -21,6 +21,9 @@
 #include "absl/strings/str_split.h"
 #include "mpswitch/sim/meeting_run.h"
 
+ABSL_FLAG(std::string, backend, "socket",
+          "socket (kernel UDP on 127.0.0.1) or dpdk (the DPDK backend on a net_tap device, the "
+          "rooms on its kernel side at 10.77.0.1; needs root)");
 ABSL_FLAG(int, seconds, 20, "how long the rooms send");
 ABSL_FLAG(std::string, rooms, "3,3,1,1,1", "screens of each room of a meeting (1 or 3)");
 ABSL_FLAG(int, meetings, 1, "meetings, each with the rooms of --rooms");
@@ -76,10 +79,12 @@ void Render(const MeetingRun& run, int64_t now_ms, Rates& rates, bool tty) {
     return;
   }
   std::string o = "\x1b[H\x1b[2J";
-  o += absl::StrFormat("mpswitch: secure meeting on 127.0.0.1   t = %.1f s of %d s   (socket backend, "
+  const bool dpdk = run.options().backend == mpswitch::sim::Backend::kDpdkTap;
+  o += absl::StrFormat("mpswitch: secure meeting on %s   t = %.1f s of %d s   (%s backend, "
                        "%d worker%s, EKT %s)\n\n",
-                       now_ms / 1000.0, run.options().duration_ms / 1000, run.options().workers,
-                       run.options().workers == 1 ? "" : "s",
+                       dpdk ? "10.77.0.2 (net_tap)" : "127.0.0.1", now_ms / 1000.0,
+                       run.options().duration_ms / 1000, dpdk ? "DPDK" : "socket", run.workers(),
+                       run.workers() == 1 ? "" : "s",
                        run.options().ekt_format == mpswitch::ekt::EktFormat::kInTag ? "in-tag" : "RFC 8870");
   for (size_t m = 0; m < run.node().meetings(); ++m) {
     const mpswitch::control::Meeting& mt = run.node().meeting(m);
@@ -188,6 +193,13 @@ int main(int argc, char** argv) {
   o.keylog_path = absl::GetFlag(FLAGS_keylog);
   o.pcap_path = absl::GetFlag(FLAGS_pcap);
   o.seed = absl::GetFlag(FLAGS_seed);
+  const std::string backend = absl::GetFlag(FLAGS_backend);
+  if (backend == "dpdk") {
+    o.backend = mpswitch::sim::Backend::kDpdkTap;
+  } else if (backend != "socket") {
+    std::fprintf(stderr, "--backend: socket or dpdk, not \"%s\"\n", backend.c_str());
+    return 2;
+  }
   const std::string live = absl::GetFlag(FLAGS_live);
   const bool tty = live == "on" || (live == "auto" && isatty(STDOUT_FILENO));
 
@@ -226,7 +238,7 @@ int main(int argc, char** argv) {
                 Quantile(lat, 0.99) / 1000.0);
   }
   uint64_t cpu = 0;
-  for (uint32_t w = 0; w < r.backend().workers(); ++w) cpu += r.worker_cpu_ns(w);
+  for (uint32_t w = 0; w < r.workers(); ++w) cpu += r.worker_cpu_ns(w);
   std::printf("  switch: %llu in, %llu out, %llu re-tags, %llu sender keys learned from EKT, %llu "
               "drops; %.2f us of worker CPU per output\n",
               static_cast<unsigned long long>(t.switch_in), static_cast<unsigned long long>(t.switch_out),

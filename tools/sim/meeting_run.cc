@@ -4,11 +4,13 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <random>
 
 #include "absl/strings/str_format.h"
 #include "mpswitch/dataplane/core/drop.h"
+#include "mpswitch/dataplane/io/dpdk_backend.h"
 #include "mpswitch/dataplane/io/io_drop.h"
 
 namespace mpswitch::sim {
@@ -28,6 +30,29 @@ uint64_t MonotonicNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+#ifdef MPSWITCH_HAVE_DPDK
+// The DPDK backend as the control loop's Dataplane.
+class DpdkDataplane final : public control::Dataplane {
+ public:
+  explicit DpdkDataplane(dataplane::io::DpdkBackend& b) : b_(b) {}
+  absl::Status Publish(dataplane::DataplaneTables t) override { return b_.Publish(std::move(t)); }
+  std::vector<const dataplane::WorkerState*> workers() const override {
+    std::vector<const dataplane::WorkerState*> w;
+    for (uint32_t i = 0; i < b_.workers(); ++i) w.push_back(b_.stats(i).state);
+    return w;
+  }
+  void Reclaim() override {}  // Publish reclaims through RCU QSBR
+  // ARP and NDP (the rooms' kernel asks for the switch's address), and DTLS/STUN, which the
+  // simulator does not send.
+  void Service() override {
+    b_.PollControl([](const dataplane::io::PuntedDatagram&) {});
+  }
+
+ private:
+  dataplane::io::DpdkBackend& b_;
+};
+#endif
+
 uint64_t ThreadClockNs(clockid_t c) {
   timespec ts{};
   clock_gettime(c, &ts);
@@ -46,12 +71,110 @@ absl::StatusOr<std::unique_ptr<MeetingRun>> MeetingRun::Create(RunOptions option
   return run;
 }
 
-MeetingRun::~MeetingRun() {
+MeetingRun::~MeetingRun() { StopBackend(); }
+
+void MeetingRun::StopBackend() {
   if (backend_) backend_->Stop();
+#ifdef MPSWITCH_HAVE_DPDK
+  if (dpdk_) dpdk_->Stop();
+#endif
+}
+
+uint32_t MeetingRun::workers() const {
+#ifdef MPSWITCH_HAVE_DPDK
+  if (dpdk_) return dpdk_->workers();
+#endif
+  return backend_->workers();
+}
+
+const dataplane::io::IoCounters& MeetingRun::io_counters(uint32_t w) const {
+#ifdef MPSWITCH_HAVE_DPDK
+  if (dpdk_) return *dpdk_->stats(w).io;
+#endif
+  return backend_->io_counters(w);
+}
+
+const dataplane::WorkerCounters& MeetingRun::pipeline_counters(uint32_t w) const {
+#ifdef MPSWITCH_HAVE_DPDK
+  if (dpdk_) return *dpdk_->stats(w).pipeline;
+#endif
+  return backend_->pipeline_counters(w);
+}
+
+uint64_t MeetingRun::WorkerClockNs(uint32_t w) const {
+  if (dpdk_) return io_counters(w).busy_ns.Get();
+  return ThreadClockNs(backend_->worker_cpu_clock(w));
+}
+
+absl::Status MeetingRun::SetupDpdk(uint16_t first_port, uint16_t port_count, uint32_t slots) {
+#ifdef MPSWITCH_HAVE_DPDK
+  // Lcore 0 is this thread (control and the rooms), lcore 1 the worker, each on its own CPU.
+  const std::string vdev = absl::StrFormat("net_tap0,iface=%s", options_.tap_interface);
+  if (absl::Status s = dataplane::io::InitEal({"--no-pci", "--lcores", "0@0,1@1", "--vdev", vdev,
+                                               "--file-prefix", "mpswitch-sim", "--log-level",
+                                               "lib.eal:warning"});
+      !s.ok()) {
+    return s;
+  }
+  dataplane::io::DpdkBackendConfig c;
+  dataplane::io::DpdkPortConfig port;
+  port.device = "net_tap0";
+  port.ipv4 = switch_addr_;
+  port.ipv4_prefix = 24;
+  port.equal_queue_counts = true;
+  c.ports = {port};
+  c.first_port = first_port;
+  c.port_count = port_count;
+  c.stream_slots = slots;
+  absl::StatusOr<std::unique_ptr<dataplane::io::DpdkBackend>> b = dataplane::io::DpdkBackend::Create(c);
+  if (!b.ok()) return b.status();
+  dpdk_ = std::move(*b);
+  // The kernel's side of the tap: the rooms' address.
+  const std::string cmd = absl::StrFormat(
+      "(echo 1 > /proc/sys/net/ipv6/conf/%s/disable_ipv6) 2>/dev/null; "
+      "ip addr replace %s/24 dev %s && ip link set %s up",
+      options_.tap_interface, rooms_addr_.ToString(), options_.tap_interface,
+      options_.tap_interface);
+  if (std::system(cmd.c_str()) != 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "could not give the tap interface %s the address %s (\"%s\" failed; needs root)",
+        options_.tap_interface, rooms_addr_.ToString(), cmd));
+  }
+  // Neighbours on both sides known from the start, as on a configured point-to-point link: the
+  // rooms' first packets are not held (or dropped) by ARP, nor the switch's first copies.
+  std::string mac_text;
+  if (FILE* f = std::fopen(absl::StrFormat("/sys/class/net/%s/address", options_.tap_interface).c_str(), "r")) {
+    char buf[32] = {};
+    if (std::fgets(buf, sizeof(buf), f)) mac_text = buf;
+    std::fclose(f);
+  }
+  dataplane::io::MacAddr kernel_mac{};
+  unsigned m[6];
+  if (std::sscanf(mac_text.c_str(), "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) == 6) {
+    for (int i = 0; i < 6; ++i) kernel_mac[i] = static_cast<uint8_t>(m[i]);
+    (void)dpdk_->AddNeighbor(rooms_addr_, kernel_mac);
+  }
+  const dataplane::io::MacAddr sw = dpdk_->port_mac(0);
+  const std::string neigh = absl::StrFormat(
+      "ip neigh replace %s lladdr %02x:%02x:%02x:%02x:%02x:%02x dev %s nud permanent",
+      switch_addr_.ToString(), sw[0], sw[1], sw[2], sw[3], sw[4], sw[5], options_.tap_interface);
+  (void)std::system(neigh.c_str());
+  dataplane_ = std::make_unique<DpdkDataplane>(*dpdk_);
+  return absl::OkStatus();
+#else
+  (void)first_port;
+  (void)port_count;
+  (void)slots;
+  return absl::UnimplementedError(
+      "this build has no DPDK backend: install libdpdk-dev (scripts/setup.sh does) and rebuild");
+#endif
 }
 
 absl::Status MeetingRun::Setup() {
   oracle::InitLibsrtp();
+  const bool dpdk = options_.backend == Backend::kDpdkTap;
+  rooms_addr_ = dataplane::IpAddr::FromV4(dpdk ? 0x0a4d0001 : kLoopback);   // 10.77.0.1
+  switch_addr_ = dataplane::IpAddr::FromV4(dpdk ? 0x0a4d0002 : kLoopback);  // 10.77.0.2
   absl::StatusOr<std::unique_ptr<control::Keylog>> kl = control::Keylog::Open(options_.keylog_path);
   if (!kl.ok()) return kl.status();
   keylog_ = std::move(*kl);
@@ -86,11 +209,6 @@ absl::Status MeetingRun::Setup() {
                               static_cast<int64_t>(rng() % static_cast<uint64_t>(
                                                             std::max<int64_t>(1, options_.duration_ms / 2)));
       }
-      r.video = std::make_unique<oracle::UdpEndpoint>(dataplane::IpAddr::FromV4(kLoopback));
-      r.audio = std::make_unique<oracle::UdpEndpoint>(dataplane::IpAddr::FromV4(kLoopback));
-      if (!r.video->ok() || !r.audio->ok()) {
-        return absl::UnavailableError("cannot bind the simulated rooms' UDP sockets on 127.0.0.1");
-      }
       rooms_.push_back(std::move(r));
     }
   }
@@ -101,23 +219,37 @@ absl::Status MeetingRun::Setup() {
   if (options_.first_port + 2 * half > 65535) {
     return absl::InvalidArgumentError("the media port range does not fit below 65536");
   }
-  dataplane::io::SocketBackendConfig bc;
-  bc.addresses = {"127.0.0.1"};
-  bc.first_port = options_.first_port;
-  bc.port_count = static_cast<uint16_t>(2 * half);
-  bc.workers = options_.workers;
-  bc.cpus = options_.cpus;
-  bc.busy_poll = options_.busy_poll;
-  bc.stream_slots = static_cast<uint32_t>(std::max<size_t>(64, total_rooms * 8));
-  absl::StatusOr<std::unique_ptr<dataplane::io::SocketBackend>> b =
-      dataplane::io::SocketBackend::Create(bc);
-  if (!b.ok()) return b.status();
-  backend_ = std::move(*b);
-  dataplane_ = std::make_unique<control::SocketDataplane>(*backend_);
+  const uint16_t port_count = static_cast<uint16_t>(2 * half);
+  const uint32_t slots = static_cast<uint32_t>(std::max<size_t>(64, total_rooms * 8));
+  if (dpdk) {
+    if (absl::Status s = SetupDpdk(options_.first_port, port_count, slots); !s.ok()) return s;
+  } else {
+    dataplane::io::SocketBackendConfig bc;
+    bc.addresses = {"127.0.0.1"};
+    bc.first_port = options_.first_port;
+    bc.port_count = port_count;
+    bc.workers = options_.workers;
+    bc.cpus = options_.cpus;
+    bc.busy_poll = options_.busy_poll;
+    bc.stream_slots = slots;
+    absl::StatusOr<std::unique_ptr<dataplane::io::SocketBackend>> b =
+        dataplane::io::SocketBackend::Create(bc);
+    if (!b.ok()) return b.status();
+    backend_ = std::move(*b);
+    dataplane_ = std::make_unique<control::SocketDataplane>(*backend_);
+  }
+  for (Room& r : rooms_) {
+    r.video = std::make_unique<oracle::UdpEndpoint>(rooms_addr_);
+    r.audio = std::make_unique<oracle::UdpEndpoint>(rooms_addr_);
+    if (!r.video->ok() || !r.audio->ok()) {
+      return absl::UnavailableError(absl::StrFormat(
+          "cannot bind the simulated rooms' UDP sockets on %s", rooms_addr_.ToString()));
+    }
+  }
 
   control::MediaSwitchOptions mo;
-  mo.first_port = bc.first_port;
-  mo.port_count = bc.port_count;
+  mo.first_port = options_.first_port;
+  mo.port_count = port_count;
   mo.ekt_format = options_.ekt_format;
   mo.ekt_cipher = options_.ekt_cipher;
   mo.keylog = keylog_.get();
@@ -130,13 +262,16 @@ absl::Status MeetingRun::Setup() {
     absl::StatusOr<size_t> id = node_->CreateMeeting(mc);
     if (!id.ok()) return id.status();
   }
+#ifdef MPSWITCH_HAVE_DPDK
+  if (dpdk_) return dpdk_->Start();
+#endif
   return backend_->Start();
 }
 
 absl::Status MeetingRun::JoinRoom(Room& r, int64_t now_ms) {
   const control::LegConfig leg = RoomSender::LegFor(r.spec);
   absl::StatusOr<control::Admission> a =
-      node_->Join(r.meeting, leg, {dataplane::IpAddr::FromV4(kLoopback), r.video->port(), r.audio->port()},
+      node_->Join(r.meeting, leg, {rooms_addr_, r.video->port(), r.audio->port()},
                   now_ms);
   if (!a.ok()) return a.status();
   if (!a->group) {
@@ -214,8 +349,8 @@ void MeetingRun::Send(Room& r, std::vector<Outgoing>& out) {
   for (const Outgoing& o : out) {
     oracle::UdpEndpoint& ep = o.video ? *r.video : *r.audio;
     const uint16_t to = o.video ? r.video_port : r.audio_port;
-    ep.SendTo(to, o.bytes);
-    if (pcap_) pcap_->Udp(kLoopback, ep.port(), kLoopback, to, o.bytes.data(), o.bytes.size());
+    ep.SendTo(switch_addr_, to, o.bytes);
+    if (pcap_) pcap_->Udp(rooms_addr_.V4(), ep.port(), switch_addr_.V4(), to, o.bytes.data(), o.bytes.size());
   }
   out.clear();
 }
@@ -235,7 +370,7 @@ size_t MeetingRun::ReceiveAll(int64_t now_ms, uint64_t now_ns) {
         if (len < 0) break;
         r.receiver->Receive(rx_.data(), static_cast<size_t>(len), v == 1, now_ms, now_ns);
         if (pcap_) {
-          pcap_->Udp(ntohl(from.sin_addr.s_addr), ntohs(from.sin_port), kLoopback, ep.port(),
+          pcap_->Udp(ntohl(from.sin_addr.s_addr), ntohs(from.sin_port), rooms_addr_.V4(), ep.port(),
                      rx_.data(), static_cast<size_t>(len));
         }
         ++n;
@@ -247,9 +382,7 @@ size_t MeetingRun::ReceiveAll(int64_t now_ms, uint64_t now_ns) {
 
 absl::Status MeetingRun::Run() {
   const uint64_t start_ns = MonotonicNs();
-  for (uint32_t w = 0; w < backend_->workers(); ++w) {
-    cpu_start_ns_.push_back(ThreadClockNs(backend_->worker_cpu_clock(w)));
-  }
+  for (uint32_t w = 0; w < workers(); ++w) cpu_start_ns_.push_back(WorkerClockNs(w));
   std::vector<pollfd> fds;
   for (const Room& r : rooms_) {
     fds.push_back({r.video->fd(), POLLIN, 0});
@@ -302,20 +435,16 @@ absl::Status MeetingRun::Run() {
     // Sleep until a socket is readable or the next packet is due (a millisecond at most).
     poll(fds.data(), fds.size(), 1);
   }
-  for (uint32_t w = 0; w < backend_->workers(); ++w) {
-    cpu_end_ns_.push_back(ThreadClockNs(backend_->worker_cpu_clock(w)));
-  }
-  backend_->Stop();
+  for (uint32_t w = 0; w < workers(); ++w) cpu_end_ns_.push_back(WorkerClockNs(w));
+  StopBackend();
   ReceiveAll(elapsed_ms_, MonotonicNs());
   return status;
 }
 
 uint64_t MeetingRun::worker_cpu_ns(uint32_t w) const {
-  if (w >= cpu_end_ns_.size() || w >= cpu_start_ns_.size()) {
-    return w < cpu_start_ns_.size() ? ThreadClockNs(backend_->worker_cpu_clock(w)) - cpu_start_ns_[w]
-                                    : 0;
-  }
-  return cpu_end_ns_[w] - cpu_start_ns_[w];
+  if (w >= cpu_start_ns_.size()) return 0;
+  const uint64_t end = w < cpu_end_ns_.size() ? cpu_end_ns_[w] : WorkerClockNs(w);
+  return end - cpu_start_ns_[w];
 }
 
 RunTotals MeetingRun::Totals() const {
@@ -333,9 +462,9 @@ RunTotals MeetingRun::Totals() const {
   }
   t.refresh_requests = refresh_requests_;
   for (size_t m = 0; m < node_->meetings(); ++m) t.switch_timeouts += node_->meeting(m).switch_timeouts();
-  for (uint32_t w = 0; w < backend_->workers(); ++w) {
-    const dataplane::io::IoCounters& io = backend_->io_counters(w);
-    const dataplane::WorkerCounters& pc = backend_->pipeline_counters(w);
+  for (uint32_t w = 0; w < workers(); ++w) {
+    const dataplane::io::IoCounters& io = io_counters(w);
+    const dataplane::WorkerCounters& pc = pipeline_counters(w);
     t.switch_in += io.rx_datagrams.Get();
     t.switch_out += io.tx_datagrams.Get();
     t.retags += pc.tags_computed.Get();
@@ -396,7 +525,13 @@ bool MeetingRun::Passed(std::vector<std::string>* why) const {
     w.push_back(absl::StrFormat("the switch sent %d copies, the rooms received %d", t.switch_out,
                                 t.received));
   }
-  if (t.drops != 0) w.push_back(absl::StrFormat("the switch dropped %d packets", t.drops));
+  if (t.drops != 0) {
+    std::string reasons;
+    for (const auto& [name, n] : t.drops_by_reason) {
+      reasons += absl::StrFormat("%s%s %d", reasons.empty() ? "" : ", ", name, n);
+    }
+    w.push_back(absl::StrFormat("the switch dropped %d packets: %s", t.drops, reasons));
+  }
   const bool ok = w.empty();
   if (why) *why = std::move(w);
   return ok;

@@ -335,6 +335,9 @@ void RoomReceiver::Receive(const uint8_t* data, size_t len, bool on_video_socket
     if (!r.ok() && resuming && !Announces(data, len) && snd.awaiting < 2) {
       ++snd.awaiting;
       ++stats_.awaiting_key;
+      // It arrived, in order: the next packet must not count it as lost.
+      snd.last_seq = seq;
+      snd.last_heard_ms = now_ms;
       return;
     }
     snd.awaiting = 0;

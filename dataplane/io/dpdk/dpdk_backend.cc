@@ -85,6 +85,7 @@ struct PortRt {
   bool hw_ip_csum = false;   // TX offloads
   bool hw_udp_csum = false;
   bool rx_csum = false;      // RX flags are meaningful
+  uint16_t extra_rx_queue = 0;  // equal_queue_counts: the queue past the workers' (0 = none)
 };
 
 // TX buffering per worker and port: outputs wait until a full burst or the drain timer, and
@@ -360,7 +361,9 @@ absl::Status DpdkBackend::Impl::Init() {
 
   uint32_t mbufs = config.mbufs;
   if (mbufs == 0) {
-    for (const DpdkPortConfig& p : config.ports) mbufs += nw * (p.rx_desc + p.tx_desc) + p.tx_desc;
+    for (const DpdkPortConfig& p : config.ports) {
+      mbufs += nw * (p.rx_desc + p.tx_desc) + p.tx_desc + (p.equal_queue_counts ? p.rx_desc : 0);
+    }
     mbufs += nw * (config.max_outputs + config.burst + kTxBufLen * config.ports.size() +
                    config.punt_ring_slots);
     mbufs += 1024;
@@ -443,10 +446,11 @@ absl::Status DpdkBackend::Impl::SetupPort(size_t i) {
     return absl::InternalError(absl::StrFormat("port %s: %s", pc.device, DpdkError(r)));
   }
   const uint16_t nw = static_cast<uint16_t>(workers.size());
-  if (info.max_rx_queues < nw || info.max_tx_queues < nw + 1) {
+  const uint16_t nrx = pc.equal_queue_counts ? nw + 1 : nw;
+  if (info.max_rx_queues < nrx || info.max_tx_queues < nw + 1) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "port %s has %d RX / %d TX queues; %d workers need %d and %d", pc.device,
-        info.max_rx_queues, info.max_tx_queues, nw, nw, nw + 1));
+        info.max_rx_queues, info.max_tx_queues, nw, nrx, nw + 1));
   }
   rte_eth_conf conf{};
   const uint64_t want_rss = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_IPV6 |
@@ -472,13 +476,14 @@ absl::Status DpdkBackend::Impl::SetupPort(size_t i) {
     conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
     p.hw_udp_csum = true;
   }
-  if (int r = rte_eth_dev_configure(p.id, nw, nw + 1, &conf); r != 0) {
+  if (nrx > nw) p.extra_rx_queue = nw;
+  if (int r = rte_eth_dev_configure(p.id, nrx, nw + 1, &conf); r != 0) {
     return absl::InternalError(absl::StrFormat("configuring port %s: %s", pc.device, DpdkError(r)));
   }
   uint16_t rxd = pc.rx_desc, txd = pc.tx_desc;
   rte_eth_dev_adjust_nb_rx_tx_desc(p.id, &rxd, &txd);
   const int socket = rte_eth_dev_socket_id(p.id) < 0 ? 0 : rte_eth_dev_socket_id(p.id);
-  for (uint16_t q = 0; q < nw; ++q) {
+  for (uint16_t q = 0; q < nrx; ++q) {
     rte_eth_rxconf rxc = info.default_rxconf;
     rxc.offloads = conf.rxmode.offloads;
     if (int r = rte_eth_rx_queue_setup(p.id, q, rxd, static_cast<unsigned>(socket), &rxc, pool);
@@ -638,7 +643,11 @@ int DpdkBackend::Impl::WorkerLoop(Worker& w) {
     for (size_t pi = 0; pi < np; ++pi) {
       const PortRt& port = ports[pi];
       const DpdkPortConfig& pc = config.ports[pi];
-      const uint16_t n = rte_eth_rx_burst(port.id, w.queue, w.rx.data(), config.burst);
+      // A port with an extra RX queue (equal_queue_counts) has it polled by worker 0 as well.
+      const uint16_t nq = (port.extra_rx_queue != 0 && w.queue == 0) ? 2 : 1;
+      for (uint16_t qi = 0; qi < nq; ++qi) {
+      const uint16_t n =
+          rte_eth_rx_burst(port.id, qi == 0 ? w.queue : port.extra_rx_queue, w.rx.data(), config.burst);
       if (n == 0) continue;
       any = true;
       saturated |= n == config.burst;
@@ -761,6 +770,7 @@ int DpdkBackend::Impl::WorkerLoop(Worker& w) {
         }
       }
       if (res.outputs > 0) RefillStash(w, res.outputs);
+      }
     }
     // Buffer while the queues are busy (fewer, fuller TX bursts); once they are drained nothing
     // is gained by holding copies back, so they leave now. The timer bounds the wait under load.
@@ -1072,7 +1082,7 @@ uint32_t DpdkBackend::workers() const { return static_cast<uint32_t>(impl_->work
 
 DpdkWorkerStats DpdkBackend::stats(uint32_t w) const {
   const auto& wk = *impl_->workers[w];
-  return {wk.lcore, &wk.state.counters(), &wk.io};
+  return {wk.lcore, &wk.state.counters(), &wk.io, &wk.state};
 }
 
 const IoCounters& DpdkBackend::control_counters() const { return impl_->control; }

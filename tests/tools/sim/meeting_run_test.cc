@@ -72,7 +72,7 @@ TEST(MeetingRunTest, Rfc8870SiteModeFlipTwoWorkersTwoMeetings) {
   ASSERT_TRUE((*run)->Run().ok());
   ExpectPassed(**run);
   // Both workers carried media.
-  for (uint32_t w = 0; w < 2; ++w) EXPECT_GT((*run)->backend().io_counters(w).tx_datagrams.Get(), 0u);
+  for (uint32_t w = 0; w < 2; ++w) EXPECT_GT((*run)->io_counters(w).tx_datagrams.Get(), 0u);
   for (size_t m = 0; m < 2; ++m) {
     EXPECT_EQ((*run)->node().meeting(m).mode(), control::SwitchingMode::kSegment);
     EXPECT_TRUE((*run)->node().meeting(m).secure());

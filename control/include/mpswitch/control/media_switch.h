@@ -39,6 +39,8 @@ class Dataplane {
   virtual std::vector<const dataplane::WorkerState*> workers() const = 0;
   // Frees retired tables that have become unreachable.
   virtual void Reclaim() = 0;
+  // The backend's own control work, once per control-loop turn (DPDK: ARP and NDP).
+  virtual void Service() {}
 };
 
 struct MediaSwitchOptions {

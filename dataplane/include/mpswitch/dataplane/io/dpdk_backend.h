@@ -54,6 +54,11 @@ struct DpdkPortConfig {
   std::optional<uint16_t> vlan;    // VLAN id tagged on transmit and expected on receive
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
+  // Set up as many RX queues as TX queues (one more than the workers): net_tap refuses other
+  // counts. Its kernel side spreads flows over all queues by hash, so worker 0 polls the extra
+  // queue too; such a port suits one worker (with more, a stream could reach a worker that does
+  // not own it).
+  bool equal_queue_counts = false;
 };
 
 struct DpdkBackendConfig {
@@ -79,6 +84,7 @@ struct DpdkWorkerStats {
   unsigned lcore = 0;
   const WorkerCounters* pipeline = nullptr;
   const IoCounters* io = nullptr;
+  const WorkerState* state = nullptr;  // per-stream reports for control (StreamSampler)
 };
 
 class DpdkBackend {

@@ -51,8 +51,11 @@ class UdpEndpoint {
   int fd() const { return fd_; }
 
   bool SendTo(uint16_t port, const std::vector<uint8_t>& bytes) const {
+    return SendTo(addr_, port, bytes);
+  }
+  bool SendTo(const IpAddr& to, uint16_t port, const std::vector<uint8_t>& bytes) const {
     sockaddr_storage ss;
-    const socklen_t sl = Fill(addr_, port, ss);
+    const socklen_t sl = Fill(to, port, ss);
     return sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&ss), sl) ==
            static_cast<ssize_t>(bytes.size());
   }

@@ -20,6 +20,7 @@
 #include "mpswitch/control/keylog.h"
 #include "mpswitch/control/media_switch.h"
 #include "mpswitch/control/socket_dataplane.h"
+#include "mpswitch/dataplane/io/dpdk_backend.h"  // plain C++: no DPDK headers
 #include "mpswitch/dataplane/io/socket_backend.h"
 #include "mpswitch/oracle/udp_endpoint.h"
 #include "mpswitch/sim/pcap.h"
@@ -27,7 +28,18 @@
 
 namespace mpswitch::sim {
 
+enum class Backend : uint8_t {
+  kSocket,  // kernel UDP sockets on 127.0.0.1 (the embedded default)
+  // DPDK through a net_tap virtual device: the switch owns 10.77.0.2 on the DPDK port, the rooms
+  // are kernel sockets on 10.77.0.1 on the tap interface the PMD creates (so every packet crosses
+  // the kernel's tap driver, one syscall each way; a NIC would not). Needs root and /dev/net/tun;
+  // EAL can be started once per process.
+  kDpdkTap,
+};
+
 struct RunOptions {
+  Backend backend = Backend::kSocket;
+  std::string tap_interface = "mpsw0";
   int meetings = 1;
   std::vector<int> screens = {3, 3, 1, 1, 1};  // the rooms of every meeting
   bool presentation = true;   // the first room of each meeting presents
@@ -93,7 +105,9 @@ class MeetingRun {
   const RunOptions& options() const { return options_; }
   const std::vector<Room>& rooms() const { return rooms_; }
   const control::MediaSwitch& node() const { return *node_; }
-  const dataplane::io::SocketBackend& backend() const { return *backend_; }
+  uint32_t workers() const;
+  const dataplane::io::IoCounters& io_counters(uint32_t w) const;
+  const dataplane::WorkerCounters& pipeline_counters(uint32_t w) const;
   const TalkScript& script(size_t meeting) const { return scripts_[meeting]; }
   // The room sending an SSRC, or nullptr.
   const Room* RoomOf(uint32_t ssrc) const;
@@ -102,7 +116,9 @@ class MeetingRun {
   // Whole-run verdict: every receiver decrypted everything the switch sent it, nothing was wrong
   // with it, every display showed somebody. `why` lists what failed.
   bool Passed(std::vector<std::string>* why) const;
-  // CPU the switch's workers spent (their threads' clocks), ns.
+  // CPU the switch's workers spent on packets, ns: socket backend, the worker thread's clock
+  // (receive and send syscalls included); DPDK, the busy time of the polling lcore (it spins
+  // between bursts, so its thread clock would always read 100%).
   uint64_t worker_cpu_ns(uint32_t w) const;
   int64_t elapsed_ms() const { return elapsed_ms_; }
 
@@ -117,8 +133,15 @@ class MeetingRun {
   RunOptions options_;
   std::unique_ptr<control::Keylog> keylog_;
   std::unique_ptr<PcapWriter> pcap_;
+  absl::Status SetupDpdk(uint16_t first_port, uint16_t port_count, uint32_t stream_slots);
+  uint64_t WorkerClockNs(uint32_t w) const;
+  void StopBackend();
+
+  dataplane::IpAddr rooms_addr_;   // where the rooms' sockets live
+  dataplane::IpAddr switch_addr_;  // where they send
   std::unique_ptr<dataplane::io::SocketBackend> backend_;
-  std::unique_ptr<control::SocketDataplane> dataplane_;
+  std::unique_ptr<dataplane::io::DpdkBackend> dpdk_;
+  std::unique_ptr<control::Dataplane> dataplane_;
   std::unique_ptr<control::MediaSwitch> node_;
   std::vector<TalkScript> scripts_;
   std::vector<Room> rooms_;
