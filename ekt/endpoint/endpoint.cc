@@ -323,6 +323,13 @@ absl::StatusOr<EktReceiver::Received> EktReceiver::Receive(std::span<const uint8
 
   const uint64_t index = cand.window.EstimateSrtpIndex(seq);
   if (index > dataplane::kMaxSrtpIndex) return absl::OutOfRangeError("index out of range");
+  // A receiver refuses replays (RFC 3711 §3.3.2), checked against the window the packet would
+  // update: a genuine old packet sent again verifies, and must not be delivered twice.
+  switch (cand.window.Check(index)) {
+    case dataplane::ReplayVerdict::kNew: break;
+    case dataplane::ReplayVerdict::kDuplicate: return absl::AlreadyExistsError("replayed packet");
+    case dataplane::ReplayVerdict::kTooOld: return absl::OutOfRangeError("packet older than the replay window");
+  }
   const uint32_t roc = static_cast<uint32_t>(index >> 16);
   uint8_t want[10];
   if (format_ == EktFormat::kInTag) {

@@ -17,6 +17,17 @@ TEST(ReplayWindowTest, FirstPacketUsesInitialRoc) {
 }
 
 // RFC 3711 appendix A, both halves of the sequence space.
+TEST(ReplayWindowTest, UpdateBelowTheWindowChangesNothing) {
+  ReplayWindow w;
+  w.Update(10000);
+  w.Update(9999);
+  w.Update(5000);  // far below: nothing to mark, nothing written past the bitmap
+  EXPECT_EQ(w.highest(), 10000u);
+  EXPECT_EQ(w.Check(9999), ReplayVerdict::kDuplicate);
+  EXPECT_EQ(w.Check(9998), ReplayVerdict::kNew);
+  EXPECT_EQ(w.Check(5000), ReplayVerdict::kTooOld);
+}
+
 TEST(ReplayWindowTest, RocEstimation) {
   ReplayWindow w;
   w.Update(65530);                                       // ROC 0, s_l high

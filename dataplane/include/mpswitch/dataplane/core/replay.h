@@ -91,8 +91,10 @@ inline void ReplayWindow::Update(uint64_t index) {
     bits_[0] |= 1;
     highest_ = index;
   } else {
+    // Below the window there is nothing to mark; callers check first (Check says kTooOld), and
+    // this keeps a caller that did not from writing past the bitmap.
     const uint64_t delta = highest_ - index;
-    bits_[delta >> 6] |= uint64_t{1} << (delta & 63);
+    if (delta < kReplayWindow) bits_[delta >> 6] |= uint64_t{1} << (delta & 63);
   }
 }
 
