@@ -135,7 +135,7 @@ absl::StatusOr<CaptureReport> CheckCapture(const std::string& pcap_path,
     const uint8_t* ip = buf.data();
     const size_t len = rh[2];
     if (len < 28 || (ip[0] >> 4) != 4 || ip[9] != 17) continue;
-    const size_t ihl = size_t{ip[0] & 0x0f} * 4;
+    const size_t ihl = static_cast<size_t>(ip[0] & 0x0f) * 4;
     if (len < ihl + 8) continue;
     ++rep.datagrams;
     const uint32_t dst = dataplane::LoadBe32(ip + 16);

@@ -334,6 +334,19 @@ void MeetingRun::HandleEvents() {
         if (it != room_of_leg_.end()) rooms_[it->second].secure_icon = e.secure;
         break;
       }
+      case control::Event::Kind::kSwitchTimedOut: {
+        // The simulated cameras always answer, so this names a refresh that went astray.
+        const Room* src = RoomOf(e.ssrc);
+        auto rx = room_of_leg_.find({se.meeting, e.leg});
+        log_.push_back(absl::StrFormat(
+            "conference %s: %s's %s display switched to %08x without a refresh frame after the "
+            "refresh timeout (the camera's last refresh frame: %d ms)",
+            node_->meeting(se.meeting).config().conference_id,
+            rx == room_of_leg_.end() ? "?" : rooms_[rx->second].spec.name,
+            control::PositionName(e.position), e.ssrc,
+            src && src->sender ? src->sender->last_refresh_ms(e.ssrc) : -1));
+        break;
+      }
       case control::Event::Kind::kLog:
       case control::Event::Kind::kLegRefused:
       case control::Event::Kind::kLegRemoved:

@@ -199,6 +199,7 @@ void RoomSender::SendFrame(Stream& s, int64_t t, uint64_t now_ns, std::vector<Ou
   if (idr) {
     s.refresh_wanted = false;
     s.next_idr_ms = t + spec_.idr_interval_ms;
+    s.last_idr_ms = t;
     ++refreshes_;
   }
   const int kbps = s.presentation ? kPresentationKbps : spec_.video_kbps;
@@ -331,7 +332,8 @@ void RoomReceiver::Receive(const uint8_t* data, size_t len, bool on_video_socket
   PayloadHeader h;
   if (decrypt) {
     absl::StatusOr<ekt::EktReceiver::Received> r = ekt_.Receive({data, len});
-    const bool resuming = !snd.srtp || now_ms - snd.last_heard_ms > 200 || snd.awaiting > 0;
+    const bool resuming = !snd.srtp || snd.last_heard_ms == INT64_MIN ||
+                          now_ms - snd.last_heard_ms > 200 || snd.awaiting > 0;
     if (!r.ok() && resuming && !Announces(data, len) && snd.awaiting < 2) {
       ++snd.awaiting;
       ++stats_.awaiting_key;
@@ -379,7 +381,7 @@ void RoomReceiver::Receive(const uint8_t* data, size_t len, bool on_video_socket
   }
   // Order: a gap while the source stayed with us is a loss; a source coming back after a pause
   // (a display or loudest-N set that moved away and back) starts afresh.
-  if (snd.last_seq && now_ms - snd.last_heard_ms < 200) {
+  if (snd.last_seq && snd.last_heard_ms != INT64_MIN && now_ms - snd.last_heard_ms < 200) {
     const int16_t d = static_cast<int16_t>(seq - *snd.last_seq);
     if (d <= 0) {
       Problem(stats_.reordered, absl::StrFormat("%s: %08x seq %d after %d", spec_.name, ssrc, seq, *snd.last_seq));

@@ -97,6 +97,11 @@ class RoomSender {
   // The position of a stream of this room, and whether it is video.
   std::optional<std::pair<Position, bool>> StreamOf(uint32_t ssrc) const;
   uint64_t packets_sent() const { return packets_; }
+  // When the camera `ssrc` last sent a refresh frame, or -1.
+  int64_t last_refresh_ms(uint32_t ssrc) const {
+    auto it = streams_.find(ssrc);
+    return it == streams_.end() ? -1 : it->second.last_idr_ms;
+  }
   uint64_t refreshes_sent() const { return refreshes_; }
   uint64_t key_changes() const { return key_changes_; }
 
@@ -111,6 +116,7 @@ class RoomSender {
     uint32_t frame = 0;
     int64_t next_ms = 0;
     int64_t next_idr_ms = 0;
+    int64_t last_idr_ms = -1;
     bool refresh_wanted = true;  // the first frame is an IDR
     uint8_t smoothed = 0;        // audio: the level, moving toward the script's
   };
