@@ -8,7 +8,8 @@ pkgs=(
   clang libclang-rt-14-dev          # libFuzzer targets
   libssl-dev libsrtp2-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libdpdk-dev                       # DPDK backend (pulls in the net_pcap/net_ring drivers)
+  libdpdk-dev                       # DPDK backend (pulls in the net_pcap/net_ring/net_tap drivers)
+  iproute2                          # ip: the kernel side of the net_tap port in the DPDK meeting test
 )
 if [ "$(dpkg --print-architecture)" = amd64 ]; then
   pkgs+=(libipsec-mb-dev)           # multi-buffer HMAC-SHA1 on x86-64

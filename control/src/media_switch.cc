@@ -64,19 +64,20 @@ absl::StatusOr<Admission> MediaSwitch::Join(size_t m, const LegConfig& leg,
         leg.call_id, half, options_.first_port, options_.first_port + options_.port_count - 1));
   }
   MeetingState& ms = meetings_[m];
-  absl::StatusOr<LegId> id = ms.meeting->Join(leg, now_ms);
-  // The meeting's events (refusal texts, notifications) are kept whatever the outcome.
-  for (Event& e : ms.meeting->TakeEvents()) events_.push_back({m, std::move(e)});
-  if (!id.ok()) return id.status();
-  if (!leg.secure) {
-    (void)ms.meeting->Leave(*id, now_ms);
-    for (Event& e : ms.meeting->TakeEvents()) events_.push_back({m, std::move(e)});
+  // A non-secure leg: a secure meeting refuses it itself (with the texts of PROTOCOLS.md §8,
+  // below); any other policy would admit it, and downgrade a running best-effort meeting, for a
+  // leg this switch could not carry. Refused before the meeting sees it.
+  if (!leg.secure && ms.meeting->config().policy != SecurityPolicy::kSecure) {
     return absl::UnimplementedError(absl::StrFormat(
         "leg %s is non-secure: the policy of conference %s admits it, but this switch only "
         "carries secure (SRTP + EKT) legs; plain RTP forwarding and per-leg re-encryption are not "
         "built",
         leg.call_id, ms.meeting->config().conference_id));
   }
+  absl::StatusOr<LegId> id = ms.meeting->Join(leg, now_ms);
+  // The meeting's events (refusal texts, notifications) are kept whatever the outcome.
+  for (Event& e : ms.meeting->TakeEvents()) events_.push_back({m, std::move(e)});
+  if (!id.ok()) return id.status();
 
   LegPorts p;
   p.video_port = static_cast<uint16_t>(options_.first_port + slot);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -236,6 +237,21 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(s.video_switches),
                 static_cast<unsigned long long>(s.keys_learned), Quantile(lat, 0.5) / 1000.0,
                 Quantile(lat, 0.99) / 1000.0);
+  }
+  // What each screen showed over time, as its room saw it (the first changes of each).
+  std::printf("\n  what each screen showed (time in s: source)\n");
+  for (const MeetingRun::Room& room : r.rooms()) {
+    if (!room.joined) continue;
+    std::map<Position, std::vector<std::string>> by_display;
+    for (const mpswitch::sim::ShownChange& c : room.receiver->history()) {
+      auto& v = by_display[c.display];
+      if (v.size() < 6) v.push_back(absl::StrFormat("%.1f %s", c.t_ms / 1000.0, Source(r, c.ssrc)));
+      else if (v.size() == 6) v.push_back("...");
+    }
+    for (const auto& [display, changes] : by_display) {
+      std::printf("  %-14s %-7s %s\n", room.spec.name.c_str(),
+                  mpswitch::control::PositionName(display), absl::StrJoin(changes, ", ").c_str());
+    }
   }
   uint64_t cpu = 0;
   for (uint32_t w = 0; w < r.workers(); ++w) cpu += r.worker_cpu_ns(w);
