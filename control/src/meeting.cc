@@ -209,13 +209,16 @@ void Meeting::OnDisplaySwitched(LegId receiver, Position display, uint32_t ssrc,
         d->second.pending_since = 0;
         changed_ = true;
       }
-      // The source answered: its refresh frame went to the displays the dataplane's gate
-      // covered. A display that started waiting for it after that gate was published was not
-      // covered and needs another refresh frame, so the request is no longer outstanding and
-      // Publish asks again (without this, it would wait for the refresh timeout).
-      refresh_outstanding_.erase(ssrc);
     }
   }
+  Decide();
+  Publish();
+}
+
+void Meeting::OnRefreshAnswered(uint32_t ssrc, int64_t now) {
+  Begin(now);
+  // No longer outstanding: Publish asks again for any display still waiting for it.
+  refresh_outstanding_.erase(ssrc);
   Decide();
   Publish();
 }

@@ -127,5 +127,39 @@ TEST_F(MediaSwitchTest, MeetingsGetTheirOwnGroupsAndThePolicyDecides) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(MediaSwitchTest, ALegTimedOutWhileAnotherJoinsGivesItsPortsBack) {
+  MeetingConfig mc;
+  mc.conference_id = "9004";
+  auto m = node_->CreateMeeting(mc);
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(node_->Join(*m, Leg("a", 0x100), Addr(40000), 0).ok());
+  // 20 s without media: the meeting removes "a" as "b" joins, before any Step.
+  ASSERT_TRUE(node_->Join(*m, Leg("b", 0x200), Addr(40002), 20000).ok());
+  bool removed = false;
+  for (const SwitchEvent& e : node_->TakeEvents()) removed |= e.event.kind == Event::Kind::kLegRemoved;
+  EXPECT_TRUE(removed);
+  // Its port pair is free again: a third leg fits in the two pairs.
+  auto c = node_->Join(*m, Leg("c", 0x300), Addr(40004), 20000);
+  EXPECT_TRUE(c.ok()) << c.status();
+}
+
+TEST_F(MediaSwitchTest, RefusesWhatItCannotCarry) {
+  MeetingConfig plain;
+  plain.conference_id = "9005";
+  plain.policy = SecurityPolicy::kNonSecure;
+  EXPECT_EQ(node_->CreateMeeting(plain).status().code(), absl::StatusCode::kUnimplemented);
+
+  MediaSwitchOptions o;
+  o.first_port = 65534;
+  o.port_count = 4;  // past 65535
+  MediaSwitch bad(o, *dp_);
+  MeetingConfig mc;
+  mc.conference_id = "9006";
+  auto m = bad.CreateMeeting(mc);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(bad.Join(*m, Leg("a", 0x100), Addr(40000), 0).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace mpswitch::control

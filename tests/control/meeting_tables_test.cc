@@ -147,9 +147,12 @@ class MeetingDataplane {
     // republish on change.
     const dataplane::WorkerState* ws[] = {&worker_};
     Meeting* ms[] = {&meeting_};
+    std::set<uint32_t> answered;
     for (const DisplaySwitch& sw : tables_.TakeSwitches()) {
       meeting_.OnDisplaySwitched(sw.receiver, sw.display, sw.ssrc, now);
+      answered.insert(sw.ssrc);
     }
+    for (uint32_t ssrc : answered) meeting_.OnRefreshAnswered(ssrc, now);
     sampler_.Sample(tables_, ws, ms, now);
     meeting_.Tick(now);
     for (const Event& e : meeting_.TakeEvents()) {

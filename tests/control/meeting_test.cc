@@ -552,8 +552,8 @@ TEST(MeetingRefreshTest, SwitchesAnywayAfterTheTimeoutAndCountsIt) {
 }
 
 // The dataplane switched one display on a refresh frame (a gate), while another display began
-// waiting for the same source after that gate was published: the source is asked again at once
-// instead of leaving the second display to the refresh timeout.
+// waiting for the same source after that gate was published: once the answer is applied the
+// source is asked again at once, instead of leaving the second display to the refresh timeout.
 TEST(MeetingRefreshTest, DisplayNotCoveredByTheGateGetsANewRequest) {
   Meeting m(Config());
   for (int n = 1; n <= 3; ++n) ASSERT_TRUE(m.Join(Room(n, 1), 0).ok());
@@ -568,7 +568,24 @@ TEST(MeetingRefreshTest, DisplayNotCoveredByTheGateGetsANewRequest) {
   ASSERT_TRUE(m.display(3, kC).pending);
   asked = 0;
   for (const Event& e : m.TakeEvents()) asked += e.kind == Kind::kRefreshRequest && e.ssrc == Cam(1);
+  EXPECT_EQ(asked, 0);  // not before every switch of that gate is applied
+  m.OnRefreshAnswered(Cam(1), 40);
+  asked = 0;
+  for (const Event& e : m.TakeEvents()) asked += e.kind == Kind::kRefreshRequest && e.ssrc == Cam(1);
   EXPECT_EQ(asked, 1);
+}
+
+// A gate that covered every waiting display: its answer asks for nothing more.
+TEST(MeetingRefreshTest, AnsweredRefreshCoveringEveryDisplayAsksNoMore) {
+  Meeting m(Config());
+  for (int n = 1; n <= 3; ++n) ASSERT_TRUE(m.Join(Room(n, 1), 0).ok());
+  (void)m.TakeEvents();
+  m.OnDisplaySwitched(2, kC, Cam(1), 40);
+  m.OnDisplaySwitched(3, kC, Cam(1), 40);
+  m.OnRefreshAnswered(Cam(1), 40);
+  int asked = 0;
+  for (const Event& e : m.TakeEvents()) asked += e.kind == Kind::kRefreshRequest && e.ssrc == Cam(1);
+  EXPECT_EQ(asked, 0);
 }
 
 TEST(MeetingRefreshTest, IdrExactlyAtTheDeadlineIsInTime) {

@@ -80,15 +80,16 @@ class MediaSwitch {
   MediaSwitch(MediaSwitchOptions options, Dataplane& dataplane);
 
   // A meeting and its EKT group (a fresh random KEK and salt, an SPI no other meeting uses).
-  // InvalidArgument for a config ValidateMeetingConfig refuses; ResourceExhausted when SPIs run
-  // out.
+  // InvalidArgument for a config ValidateMeetingConfig refuses; Unimplemented for a non-secure
+  // policy (its legs could not be carried); ResourceExhausted when SPIs run out.
   absl::StatusOr<size_t> CreateMeeting(const MeetingConfig& config);
 
   // Admits a leg: the meeting's policy decides (its refusals come back as FailedPrecondition with
   // the operator text, and as events), then the leg gets two media ports and its streams enter
   // the next tables. Only secure legs (EKT) are carried today: a non-secure leg the policy would
   // admit is refused with Unimplemented, because plain RTP forwarding and per-leg re-encryption
-  // are not built. ResourceExhausted when the port range is full.
+  // are not built. ResourceExhausted when the port range is full; FailedPrecondition when it is
+  // unusable (fewer than 2 ports, or past 65535).
   absl::StatusOr<Admission> Join(size_t meeting, const LegConfig& leg, const LegAddress& address,
                                  int64_t now_ms);
   absl::Status Leave(size_t meeting, LegId leg, int64_t now_ms);
@@ -127,6 +128,8 @@ class MediaSwitch {
 
   absl::Status Publish();
   void Release(size_t meeting, LegId leg);
+  // Moves a meeting's events to events_, giving back the ports of legs it removed.
+  void AbsorbEvents(size_t meeting);
 
   MediaSwitchOptions options_;
   Dataplane& dataplane_;

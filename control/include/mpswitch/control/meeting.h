@@ -192,6 +192,11 @@ class Meeting {
   // was published: the display shows `ssrc` (and still waits for a newer choice, if any).
   // Unknown legs or streams, and a receiver's own stream, are ignored.
   void OnDisplaySwitched(LegId receiver, Position display, uint32_t ssrc, int64_t now);
+  // The source `ssrc` answered its refresh request: its refresh frame reached the displays the
+  // dataplane's gate covered (call after OnDisplaySwitched for all of them). A display that
+  // began waiting for it after that gate was published was not covered: it is asked for again
+  // at once, instead of waiting for the refresh timeout.
+  void OnRefreshAnswered(uint32_t ssrc, int64_t now);
   void Tick(int64_t now);
 
   // Events since the last call, in order.

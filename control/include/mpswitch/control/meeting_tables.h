@@ -53,8 +53,8 @@ struct DisplaySwitch {
   uint32_t ssrc = 0;
 };
 
-// The control loop, in this order: TakeSwitches (and OnDisplaySwitched for each), then the
-// inputs (StreamSampler::Sample, Tick, ...), then Streams and publish. Switches are taken first
+// The control loop, in this order: TakeSwitches (OnDisplaySwitched for each, then
+// OnRefreshAnswered once per source), then the inputs (StreamSampler::Sample, Tick, ...), then Streams and publish. Switches are taken first
 // so that nothing is decided on a state the dataplane has already left.
 class MeetingTables {
  public:
