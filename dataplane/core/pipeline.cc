@@ -232,7 +232,10 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     MasterKey master;
     if (new_key && as_pending) {
       m.prov = pm->prov;
-      field_roc = pm->field_roc;
+      // RFC 8870 seals the ROC in the ciphertext, so the same ciphertext carries the same ROC.
+      // The in-tag ROC is the packet's own, in clear beside the EMK: a packet after a wrap in the
+      // burst that first announced the key has the next ROC under the same EMK.
+      if (e->trailer == TrailerFormat::kEktRfc8870) field_roc = pm->field_roc;
       roc_known = true;
     } else if (new_key) {
       const EktGroupEntry* g = snap.FindGroup(spi);

@@ -98,10 +98,9 @@ struct Meeting {
 using E2eParam = std::tuple<EktFormat, EktCipher, bool /*tag_32*/>;
 class EktEndToEndTest : public ::testing::TestWithParam<E2eParam> {};
 
-TEST_P(EktEndToEndTest, ReceiversWithOnlyTheKekDecryptEverything) {
-  const auto [format, cipher, tag_32] = GetParam();
+void ReceiversDecryptEverything(EktFormat format, EktCipher cipher, bool tag_32, uint16_t first_seq) {
   std::mt19937_64 rng(1);
-  Meeting m(Group(format, cipher, tag_32, 77, rng), /*first_seq=*/65420);
+  Meeting m(Group(format, cipher, tag_32, 77, rng), first_seq);
   GroupTable table;
   ASSERT_TRUE(table.Create(m.group).ok());
   std::map<uint32_t, std::unique_ptr<EktReceiver>> rx;  // per egress: KEK only
@@ -153,6 +152,18 @@ TEST_P(EktEndToEndTest, ReceiversWithOnlyTheKekDecryptEverything) {
   EXPECT_EQ(c.accepted.Get(), sent);
   EXPECT_EQ(c.ekt_keys_learned.Get(), 5u);  // three first keys, two changes
   EXPECT_EQ(m.worker->stream(0).replay.roc(), 1u);
+}
+
+TEST_P(EktEndToEndTest, ReceiversWithOnlyTheKekDecryptEverything) {
+  const auto [format, cipher, tag_32] = GetParam();
+  ReceiversDecryptEverything(format, cipher, tag_32, /*first_seq=*/65420);
+}
+
+// The video stream wraps within the burst that first announces its key: the in-tag long form
+// after the wrap carries the next ROC under the same EMK (found by the endpoint simulator).
+TEST_P(EktEndToEndTest, KeyLearnedInTheBurstOfAWrap) {
+  const auto [format, cipher, tag_32] = GetParam();
+  ReceiversDecryptEverything(format, cipher, tag_32, /*first_seq=*/65533);
 }
 
 // The seed guide's SRTCP SDES packets carry the long form: a receiver with only the KEK learns the
