@@ -222,6 +222,11 @@ int main(int argc, char** argv) {
   const int seconds = absl::GetFlag(FLAGS_seconds);
   const int kbps = absl::GetFlag(FLAGS_video_kbps);
   const bool pin = absl::GetFlag(FLAGS_pin);
+  if ((screens != 1 && screens != 3) || meetings < 1 || rooms < 2 || seconds < 1) {
+    std::fprintf(stderr, "mpswitch-load: --screens is 1 or 3, and a run needs at least one "
+                         "meeting of two rooms for a second\n");
+    return 2;
+  }
   if (pin) PinSelf(0);
 
   mpswitch::sim::RunOptions o;
@@ -245,6 +250,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const absl::Status st = (*run)->Run();
+  if (!st.ok()) std::fprintf(stderr, "mpswitch-load: %s\n", std::string(st.message()).c_str());
   const uint64_t sim_cpu = ThreadCpuNs() - sim_cpu0;
   const MeetingRun& r = **run;
   const mpswitch::sim::RunTotals t = r.Totals();
@@ -254,6 +260,7 @@ int main(int argc, char** argv) {
 
   std::vector<uint32_t> e2e;
   for (const MeetingRun::Room& room : r.rooms()) {
+    if (!room.joined) continue;
     const auto& l = room.receiver->latency_ns();
     e2e.insert(e2e.end(), l.begin(), l.end());
   }

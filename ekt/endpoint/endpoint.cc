@@ -351,6 +351,7 @@ absl::StatusOr<EktReceiver::Received> EktReceiver::Receive(std::span<const uint8
   Tag(l.mac, r.srtp, roc, tag_len_, tag);
   r.srtp.insert(r.srtp.end(), tag, tag + tag_len_);
   r.master = l.master;
+  r.roc = roc;
   return r;
 }
 

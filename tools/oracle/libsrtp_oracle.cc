@@ -58,6 +58,23 @@ std::unique_ptr<LibsrtpSession> LibsrtpSession::Receiver(const MasterKey& key, S
   return s;
 }
 
+std::unique_ptr<LibsrtpSession> LibsrtpSession::ReceiverFor(const MasterKey& key,
+                                                            SrtpProfile profile, uint32_t ssrc) {
+  InitLibsrtp();
+  srtp_policy_t p;
+  uint8_t key_buf[30];
+  SetPolicy(p, key, profile, key_buf);
+  p.ssrc.type = ssrc_specific;
+  p.ssrc.value = ssrc;
+  auto s = std::unique_ptr<LibsrtpSession>(new LibsrtpSession);
+  if (srtp_create(&s->session_, &p) != srtp_err_status_ok) throw std::runtime_error("srtp_create");
+  return s;
+}
+
+srtp_err_status_t LibsrtpSession::SetRoc(uint32_t ssrc, uint32_t roc) {
+  return srtp_set_stream_roc(session_, ssrc, roc);
+}
+
 LibsrtpSession::~LibsrtpSession() {
   if (session_) srtp_dealloc(session_);
 }

@@ -27,7 +27,7 @@ bool Hex(const std::string& text, uint8_t* out, size_t n) {
 }
 
 struct Log {
-  std::optional<ekt::GroupParams> group;
+  std::map<uint16_t, ekt::GroupParams> groups;  // by SPI
   std::map<uint32_t, std::vector<dataplane::MasterKey>> keys;
 };
 
@@ -75,14 +75,16 @@ absl::StatusOr<Log> ReadKeylog(const std::string& path) {
         return absl::InvalidArgumentError(absl::StrFormat("%s:%d: unknown EKT cipher %s", path, n, cipher));
       }
       g.format = format == "rfc8870" ? ekt::EktFormat::kRfc8870 : ekt::EktFormat::kInTag;
-      if (log.group) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("%s: more than one EKT group; the check handles one meeting", path));
+      if (!log.groups.empty() && log.groups.begin()->second.format != g.format) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s:%d: groups of both EKT formats; check the captures of one run at a time", path, n));
       }
-      log.group = g;
+      // Several meetings have several groups; a log appended to by several runs repeats SPIs,
+      // and the latest group of an SPI is the one the capture of the latest run used.
+      log.groups[g.spi] = g;
     }
   }
-  if (!log.group) return absl::InvalidArgumentError(absl::StrFormat("%s has no EKT line", path));
+  if (log.groups.empty()) return absl::InvalidArgumentError(absl::StrFormat("%s has no EKT line", path));
   return log;
 }
 
@@ -117,7 +119,10 @@ absl::StatusOr<CaptureReport> CheckCapture(const std::string& pcap_path,
         absl::StrFormat("%s is not a native-order pcap of raw IPv4 (LINKTYPE_RAW)", pcap_path));
   }
   ekt::GroupTable groups;
-  if (absl::Status s = groups.Create(*log->group); !s.ok()) return s;
+  for (const auto& [spi, g] : log->groups) {
+    if (absl::Status s = groups.Create(g); !s.ok()) return s;
+  }
+  const ekt::GroupParams& any = log->groups.begin()->second;  // format and tag length
   CaptureReport rep;
   std::map<std::pair<uint32_t, uint16_t>, Flow> flows;  // by destination address and port
   std::vector<uint8_t> buf(65536);
@@ -148,16 +153,18 @@ absl::StatusOr<CaptureReport> CheckCapture(const std::string& pcap_path,
     const uint64_t t_us = uint64_t{rh[0]} * 1000000 + rh[1];
     Flow& flow = flows[{dst, dport}];
     if (!flow.ekt) {
-      flow.ekt = std::make_unique<ekt::EktReceiver>(groups, log->group->format, log->group->tag_32);
+      flow.ekt = std::make_unique<ekt::EktReceiver>(groups, any.format, any.tag_32);
     }
     Flow::PerSsrc& ps = flow.ssrcs[ssrc];
-    const bool announces = log->group->format == ekt::EktFormat::kInTag
+    const bool announces = any.format == ekt::EktFormat::kInTag
                                ? (p[n - 1] & 1) != 0
                                : p[n - 1] == ekt::kRfc8870TypeFull;
     absl::StatusOr<ekt::EktReceiver::Received> r = flow.ekt->Receive({p, n});
     const bool resuming = !ps.known || t_us - ps.last_us > 200000 || ps.awaiting > 0;
     ps.last_us = t_us;
-    if (!r.ok() && !announces && resuming && ps.awaiting < 2) {
+    const bool no_key_yet = !r.ok() && (absl::IsFailedPrecondition(r.status()) ||
+                                        absl::IsPermissionDenied(r.status()));
+    if (no_key_yet && !announces && resuming && ps.awaiting < 2) {
       ++ps.awaiting;
       ++rep.awaiting_key;
       continue;
@@ -183,13 +190,14 @@ absl::StatusOr<CaptureReport> CheckCapture(const std::string& pcap_path,
       continue;
     }
     if (!ps.srtp) {
-      ps.srtp = oracle::LibsrtpSession::Receiver(logged->second[idx],
-                                                 dataplane::SrtpProfile::kAesCm128HmacSha1_80);
+      ps.srtp = oracle::LibsrtpSession::ReceiverFor(
+          logged->second[idx], dataplane::SrtpProfile::kAesCm128HmacSha1_80, ssrc);
     } else if (ps.key_index != idx) {
       ps.srtp->UpdateKey(logged->second[idx], dataplane::SrtpProfile::kAesCm128HmacSha1_80, ssrc);
     }
     ps.key_index = idx;
     std::vector<uint8_t> pkt = std::move(r->srtp);
+    ps.srtp->SetRoc(ssrc, r->roc);
     if (ps.srtp->Unprotect(pkt) != srtp_err_status_ok) {
       fail(absl::StrFormat("%08x seq %d: libsrtp2 refused it with the logged key", ssrc,
                            dataplane::LoadBe16(p + 2)));

@@ -203,6 +203,7 @@ absl::Status MeetingRun::Setup() {
       sp.presentation = options_.presentation && i == 0;
       sp.ssrc_base = 0x50000000u | (uint32_t{sp.id} << 8);
       sp.video_kbps = options_.video_kbps;
+      sp.seq_near_wrap = options_.seq_near_wrap;
       if (options_.key_changes) {
         // Somewhere in the middle half of the call, different for every room.
         sp.key_change_at_ms = options_.duration_ms / 4 +
@@ -433,6 +434,7 @@ absl::Status MeetingRun::Run() {
         r.sender->Poll(now_ms, now_ns, out);
         Send(r, out);
       }
+      sending_end_ms_ = now_ms;
     }
     ReceiveAll(now_ms, MonotonicNs());
     if (now_ms >= next_tick) {
@@ -490,8 +492,15 @@ RunTotals MeetingRun::Totals() const {
     }
     for (size_t d = 0; d < dataplane::io::kIoDropCount; ++d) {
       if (const uint64_t n = io.drops[d].Get()) {
-        t.drops_by_reason[std::string(dataplane::io::IoDropName(static_cast<dataplane::io::IoDrop>(d)))] += n;
+        const auto why = static_cast<dataplane::io::IoDrop>(d);
+        t.drops_by_reason[std::string(dataplane::io::IoDropName(why))] += n;
         t.drops += n;
+        if (why == dataplane::io::IoDrop::kIpNotForUs ||
+            why == dataplane::io::IoDrop::kUnsupportedEtherType ||
+            why == dataplane::io::IoDrop::kNotMediaPort ||
+            why == dataplane::io::IoDrop::kPuntUnhandled) {
+          t.foreign_drops += n;
+        }
       }
     }
   }
@@ -525,12 +534,21 @@ bool MeetingRun::Passed(std::vector<std::string>* why) const {
       others = true;
       others_three |= o.spec.screens == 3;
     }
+    // Still receiving when the rooms stopped: a screen or the speakers that went quiet mid-run
+    // (routes lost) fail the run, not only one that never showed anybody.
     for (int d = 0; d < r.spec.screens; ++d) {
       if (!(d == 0 ? others : others_three)) continue;
       if (r.receiver->Showing(displays[d]) == 0) {
         w.push_back(absl::StrFormat("%s: the %s screen showed nobody at the end", r.spec.name,
                                     control::PositionName(displays[d])));
+      } else if (sending_end_ms_ - r.receiver->DisplayHeardMs(displays[d]) > 500) {
+        w.push_back(absl::StrFormat("%s: the %s screen got nothing in the last %d ms of the run",
+                                    r.spec.name, control::PositionName(displays[d]),
+                                    sending_end_ms_ - r.receiver->DisplayHeardMs(displays[d])));
       }
+    }
+    if (others && r.receiver->Hearing(sending_end_ms_, 500).empty()) {
+      w.push_back(absl::StrFormat("%s heard nobody in the last 500 ms of the run", r.spec.name));
     }
     if (!r.secure_icon) w.push_back(absl::StrFormat("%s was not told the meeting is secure", r.spec.name));
   }
@@ -538,7 +556,7 @@ bool MeetingRun::Passed(std::vector<std::string>* why) const {
     w.push_back(absl::StrFormat("the switch sent %d copies, the rooms received %d", t.switch_out,
                                 t.received));
   }
-  if (t.drops != 0) {
+  if (t.drops != t.foreign_drops) {
     std::string reasons;
     for (const auto& [name, n] : t.drops_by_reason) {
       reasons += absl::StrFormat("%s%s %d", reasons.empty() ? "" : ", ", name, n);

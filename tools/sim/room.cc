@@ -87,11 +87,10 @@ absl::StatusOr<std::unique_ptr<RoomSender>> RoomSender::Create(const RoomSpec& s
     absl::StatusOr<std::unique_ptr<ekt::EktSender>> sender =
         ekt::EktSender::Create(group, ssrc, video);
     if (!sender.ok()) return sender.status();
-    // A random first sequence number below 16384: a receiver's libsrtp2 stream starts at ROC 0
-    // when it first hears a sender, so a run stays clear of the wrap for 49152 packets per
-    // stream (over two minutes of 4 Mbit/s video).
-    Stream s{ssrc, pos, video, presentation, std::move(*sender),
-             static_cast<uint16_t>(r->rng_() % 16384)};
+    // A random first sequence number (RFC 3550), or one just before the wrap when asked.
+    const uint16_t seq = spec.seq_near_wrap ? static_cast<uint16_t>(65535 - r->rng_() % 64)
+                                            : static_cast<uint16_t>(r->rng_());
+    Stream s{ssrc, pos, video, presentation, std::move(*sender), seq};
     // Streams start a little apart, as real cameras and microphones do.
     s.next_ms = static_cast<int64_t>(r->rng_() % 20);
     s.next_idr_ms = spec.idr_interval_ms;
@@ -261,6 +260,11 @@ void RoomReceiver::RemoveSender(uint32_t ssrc) {
   }
 }
 
+int64_t RoomReceiver::DisplayHeardMs(Position display) const {
+  auto it = display_heard_ms_.find(display);
+  return it == display_heard_ms_.end() ? INT64_MIN : it->second;
+}
+
 uint32_t RoomReceiver::Showing(Position display) const {
   auto it = showing_.find(display);
   return it == showing_.end() ? 0 : it->second;
@@ -334,7 +338,9 @@ void RoomReceiver::Receive(const uint8_t* data, size_t len, bool on_video_socket
     absl::StatusOr<ekt::EktReceiver::Received> r = ekt_.Receive({data, len});
     const bool resuming = !snd.srtp || snd.last_heard_ms == INT64_MIN ||
                           now_ms - snd.last_heard_ms > 200 || snd.awaiting > 0;
-    if (!r.ok() && resuming && !Announces(data, len) && snd.awaiting < 2) {
+    const bool no_key_yet = !r.ok() && (absl::IsFailedPrecondition(r.status()) ||
+                                        absl::IsPermissionDenied(r.status()));
+    if (no_key_yet && !snd.video && resuming && !Announces(data, len) && snd.awaiting < 2) {
       ++snd.awaiting;
       ++stats_.awaiting_key;
       // It arrived, in order: the next packet must not count it as lost.
@@ -351,13 +357,17 @@ void RoomReceiver::Receive(const uint8_t* data, size_t len, bool on_video_socket
     if (r->learned_now || !snd.srtp) {
       ++stats_.keys_learned;
       if (!snd.srtp) {
-        snd.srtp = oracle::LibsrtpSession::Receiver(r->master, dataplane::SrtpProfile::kAesCm128HmacSha1_80);
+        snd.srtp = oracle::LibsrtpSession::ReceiverFor(
+            r->master, dataplane::SrtpProfile::kAesCm128HmacSha1_80, ssrc);
       } else {
         snd.srtp->UpdateKey(r->master, dataplane::SrtpProfile::kAesCm128HmacSha1_80, ssrc);
       }
       snd.key = r->master;
     }
     std::vector<uint8_t> pkt = std::move(r->srtp);
+    // The index as EKT places it: libsrtp2 alone would guess ROC 0 for a stream first heard
+    // after its sender wrapped, or lose count over a long absence.
+    snd.srtp->SetRoc(ssrc, r->roc);
     if (snd.srtp->Unprotect(pkt) != srtp_err_status_ok) {
       Problem(stats_.srtp_failed,
               absl::StrFormat("%s: libsrtp2 refused %08x seq %d with the learned key", spec_.name, ssrc, seq));
@@ -394,6 +404,7 @@ void RoomReceiver::Receive(const uint8_t* data, size_t len, bool on_video_socket
   }
   snd.last_seq = seq;
   snd.last_heard_ms = now_ms;
+  if (snd.video) display_heard_ms_[sink] = now_ms;
   if (new_source) {
     ++stats_.video_switches;
     // The switch may only start a new source on a display at the first packet of a refresh frame

@@ -446,6 +446,12 @@ absl::Status DpdkBackend::Impl::SetupPort(size_t i) {
     return absl::InternalError(absl::StrFormat("port %s: %s", pc.device, DpdkError(r)));
   }
   const uint16_t nw = static_cast<uint16_t>(workers.size());
+  if (pc.equal_queue_counts && nw > 1) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "port %s: equal_queue_counts is for one worker (the port spreads flows over queues by "
+        "its own hash, so a stream could reach a worker that does not own it); %d given",
+        pc.device, nw));
+  }
   const uint16_t nrx = pc.equal_queue_counts ? nw + 1 : nw;
   if (info.max_rx_queues < nrx || info.max_tx_queues < nw + 1) {
     return absl::InvalidArgumentError(absl::StrFormat(

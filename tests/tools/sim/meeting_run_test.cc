@@ -38,6 +38,7 @@ TEST(MeetingRunTest, InTagMeetingWithKeyChangesAndCapture) {
   o.join_spacing_ms = 100;
   o.video_kbps = 1500;
   o.first_port = 20000;
+  o.seq_near_wrap = true;  // every stream wraps its sequence numbers early in the call
   const std::string dir = ::testing::TempDir();
   o.keylog_path = dir + "/meeting_run_test.keys";
   o.pcap_path = dir + "/meeting_run_test.pcap";
@@ -67,10 +68,19 @@ TEST(MeetingRunTest, Rfc8870SiteModeFlipTwoWorkersTwoMeetings) {
   o.mode = control::SwitchingMode::kSite;
   o.mode_flip_at_ms = 2000;
   o.first_port = 20200;
+  const std::string dir = ::testing::TempDir();
+  o.keylog_path = dir + "/meeting_run_test_2.keys";
+  o.pcap_path = dir + "/meeting_run_test_2.pcap";
+  std::remove(o.keylog_path.c_str());
   absl::StatusOr<std::unique_ptr<MeetingRun>> run = MeetingRun::Create(o);
   ASSERT_TRUE(run.ok()) << run.status();
   ASSERT_TRUE((*run)->Run().ok());
   ExpectPassed(**run);
+  // Two meetings, two groups in the key log: the capture check takes both.
+  absl::StatusOr<CaptureReport> rep = CheckCapture(o.pcap_path, o.keylog_path);
+  ASSERT_TRUE(rep.ok()) << rep.status();
+  EXPECT_EQ(rep->failed, 0u) << rep->first_failure;
+  EXPECT_GT(rep->decrypted, 5000u);
   // Both workers carried media.
   for (uint32_t w = 0; w < 2; ++w) EXPECT_GT((*run)->io_counters(w).tx_datagrams.Get(), 0u);
   for (size_t m = 0; m < 2; ++m) {

@@ -87,6 +87,7 @@ class EktReceiver {
     std::vector<uint8_t> srtp;  // the packet as plain RFC 3711 SRTP (EKT removed, plain tag)
     dataplane::MasterKey master;  // the sender key in force, learned from EKT
     bool learned_now = false;     // this packet taught a new key
+    uint32_t roc = 0;             // SRTP: the rollover counter of the packet's index
   };
 
   // Verifies the packet with the learned key (learning it first if the packet announces a new one:

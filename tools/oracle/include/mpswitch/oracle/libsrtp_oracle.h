@@ -28,6 +28,13 @@ class LibsrtpSession {
                                                 uint32_t ssrc, bool allow_repeat_tx = false);
   // A receiving context for any SSRC protected with `key`.
   static std::unique_ptr<LibsrtpSession> Receiver(const MasterKey& key, SrtpProfile profile);
+  // A receiving context for one SSRC, whose stream exists at once, so that its ROC can be set
+  // before the first packet (a receiver that joins a stream after it wrapped).
+  static std::unique_ptr<LibsrtpSession> ReceiverFor(const MasterKey& key, SrtpProfile profile,
+                                                     uint32_t ssrc);
+  // The rollover counter libsrtp2 uses for the next packet of `ssrc` (srtp_set_stream_roc), as
+  // an EKT receiver knows it; the stream must exist (ReceiverFor, or after a first packet).
+  srtp_err_status_t SetRoc(uint32_t ssrc, uint32_t roc);
   ~LibsrtpSession();
 
   // New master key for one SSRC's stream, keeping its ROC and replay state (srtp_update_stream):

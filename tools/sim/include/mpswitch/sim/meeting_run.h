@@ -50,6 +50,7 @@ struct RunOptions {
   control::SwitchingMode mode = control::SwitchingMode::kSegment;
   int64_t mode_flip_at_ms = -1;  // switch every meeting to the other mode then (-1: never)
   bool key_changes = true;       // every room changes its keys once, at a time of its own
+  bool seq_near_wrap = false;    // every stream starts just below the sequence number wrap
   int video_kbps = 4000;
   int verify_every = 1;          // receivers decrypt every Nth packet (see RoomReceiver)
   uint32_t workers = 1;
@@ -79,6 +80,9 @@ struct RunTotals {
   uint64_t refresh_requests = 0;
   uint64_t switch_timeouts = 0;  // switches made without a refresh frame (Meeting)
   uint64_t drops = 0;         // at the switch, all reasons
+  // Of them, frames that were never the meeting's: other hosts' traffic on a DPDK port (IPv6
+  // neighbour discovery, mDNS, ...) refused as not for the switch or not media.
+  uint64_t foreign_drops = 0;
   std::map<std::string, uint64_t> drops_by_reason;
 };
 
@@ -121,6 +125,8 @@ class MeetingRun {
   // between bursts, so its thread clock would always read 100%).
   uint64_t worker_cpu_ns(uint32_t w) const;
   int64_t elapsed_ms() const { return elapsed_ms_; }
+  // The last time the rooms sent (the verdict checks what each room still got by then).
+  int64_t sending_end_ms() const { return sending_end_ms_; }
 
  private:
   explicit MeetingRun(RunOptions o) : options_(std::move(o)) {}
@@ -152,6 +158,7 @@ class MeetingRun {
   std::vector<uint64_t> cpu_end_ns_;
   uint64_t refresh_requests_ = 0;
   int64_t elapsed_ms_ = 0;
+  int64_t sending_end_ms_ = 0;
   std::vector<uint8_t> rx_;
 };
 

@@ -60,13 +60,16 @@ struct RoomSpec {
   uint16_t id = 0;       // unique in the run; in every payload and the CSRC's clock id
   int screens = 1;       // 1 or 3
   bool presentation = false;
-  uint32_t ssrc_base = 0;  // cameras ssrc_base+pos, microphones +0x10+pos, presentation +0x20
+  // Cameras ssrc_base + position, microphones + 0x10 + position, presentation + 0x24; the low
+  // byte must be free (a receiver recognises its own streams by ssrc_base).
+  uint32_t ssrc_base = 0;
   int video_kbps = 4000;   // per camera (1080p30-class)
   int fps = 30;
   int64_t idr_interval_ms = 10000;  // periodic IDR
   size_t max_payload = 1100;        // bytes of RTP payload per video packet
   size_t audio_payload = 160;       // bytes per 20 ms audio packet
   int64_t key_change_at_ms = -1;    // every stream of the room changes key then (-1: never)
+  bool seq_near_wrap = false;       // first sequence numbers just below 65536 (tests the ROC)
 };
 
 // One packet a room sends.
@@ -145,10 +148,11 @@ struct ReceiverStats {
   uint64_t received = 0;
   uint64_t verified = 0;      // EKT-learned key, libsrtp2 unprotect, payload and filler all good
   uint64_t skipped = 0;       // not decrypted (load mode checks a sample; headers still checked)
-  // Short-form packets of a stream the room has no current key for yet: it just started hearing
-  // the stream (a loudest-N set or a display moved to it) and the next long form, at most two
-  // packets away on the seed guide's schedule, will teach the key. More than two in a row is a
-  // problem (ekt_failed).
+  // Short-form audio packets of a stream the room has no current key for: it just started
+  // hearing the stream (a loudest-N set moved to it) and the next long form, at most two packets
+  // away on the seed guide's schedule, will teach the key. More than two in a row, any video
+  // (a display always starts on a refresh frame, which is a long form), or a failure other than
+  // "no key yet" or "tag does not verify with the old key" is a problem (ekt_failed).
   uint64_t awaiting_key = 0;
   uint64_t ekt_failed = 0;    // EKT unwrap or tag check failed (no key, forged, ...)
   uint64_t srtp_failed = 0;   // libsrtp2 refused the packet with the learned key
@@ -177,10 +181,9 @@ struct ShownChange {
 
 class RoomReceiver {
  public:
-  // `meeting_ssrcs`: every SSRC of the room's meeting except its own, with (room id, position)
-  // of the sender; `own`: the room's own SSRCs. `verify_every`: decrypt every Nth packet (1 =
-  // all); packets announcing a key and the first packet of every new source on a display are
-  // always decrypted.
+  // Senders are announced with AddSender as rooms join. `verify_every`: decrypt every Nth packet
+  // (1 = all); packets announcing a key and the first packet of every new source on a display
+  // are always decrypted.
   RoomReceiver(const RoomSpec& spec, const ekt::GroupParams& group, int verify_every = 1);
 
   void AddSender(uint32_t ssrc, uint16_t room, Position position, bool video);
@@ -194,6 +197,8 @@ class RoomReceiver {
   const ReceiverStats& stats() const { return stats_; }
   // Current source per display position (video), or 0.
   uint32_t Showing(Position display) const;
+  // When the display last received a packet, or INT64_MIN.
+  int64_t DisplayHeardMs(Position display) const;
   const std::vector<ShownChange>& history() const { return history_; }
   // SSRCs heard within `window_ms` before `now_ms`.
   std::vector<uint32_t> Hearing(int64_t now_ms, int64_t window_ms = 500) const;
@@ -220,6 +225,7 @@ class RoomReceiver {
   int verify_every_;
   std::map<uint32_t, Sender> senders_;
   std::map<Position, uint32_t> showing_;
+  std::map<Position, int64_t> display_heard_ms_;
   std::vector<ShownChange> history_;
   ReceiverStats stats_;
   std::string first_problem_;
