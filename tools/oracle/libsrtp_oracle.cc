@@ -60,15 +60,9 @@ std::unique_ptr<LibsrtpSession> LibsrtpSession::Receiver(const MasterKey& key, S
 
 std::unique_ptr<LibsrtpSession> LibsrtpSession::ReceiverFor(const MasterKey& key,
                                                             SrtpProfile profile, uint32_t ssrc) {
-  InitLibsrtp();
-  srtp_policy_t p;
-  uint8_t key_buf[30];
-  SetPolicy(p, key, profile, key_buf);
-  p.ssrc.type = ssrc_specific;
-  p.ssrc.value = ssrc;
-  auto s = std::unique_ptr<LibsrtpSession>(new LibsrtpSession);
-  if (srtp_create(&s->session_, &p) != srtp_err_status_ok) throw std::runtime_error("srtp_create");
-  return s;
+  // An ssrc_specific stream takes its direction from its first use: the sender's policy is the
+  // receiver's too.
+  return Sender(key, profile, ssrc, /*allow_repeat_tx=*/false);
 }
 
 srtp_err_status_t LibsrtpSession::SetRoc(uint32_t ssrc, uint32_t roc) {
