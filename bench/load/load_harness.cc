@@ -75,20 +75,20 @@ double Quantile(std::vector<uint32_t>& v, double q) {
 
 // One stream of the traffic, as the simulator's rooms send it.
 struct StreamShape {
-  bool video;
   size_t payload;        // bytes per packet (a video frame's packets are all this size here)
   double packets_per_s;
 };
 
-// The streams a room sends (sim/room.cc): per screen a camera and a microphone.
+// The streams a room of the run sends, as the simulator sends them (RoomSender::LoadOf); a
+// frame's packets are given its mean size.
 std::vector<StreamShape> RoomShapes(int screens, int video_kbps) {
-  const mpswitch::sim::RoomSpec spec;
-  const size_t frame_bytes = static_cast<size_t>(video_kbps) * 1000 / 8 / 30;
-  const size_t packets = (frame_bytes + spec.max_payload - 1) / spec.max_payload;
+  mpswitch::sim::RoomSpec spec;
+  spec.screens = screens;
+  spec.video_kbps = video_kbps;
   std::vector<StreamShape> v;
-  for (int i = 0; i < screens; ++i) {
-    v.push_back({true, frame_bytes / packets, 30.0 * static_cast<double>(packets)});
-    v.push_back({false, spec.audio_payload, 50.0});
+  for (const auto& l : mpswitch::sim::RoomSender::LoadOf(spec)) {
+    v.push_back({l.bytes_per_tick / l.packets_per_tick,
+                 static_cast<double>(l.packets_per_tick) * l.ticks_per_s});
   }
   return v;
 }
@@ -237,6 +237,7 @@ int main(int argc, char** argv) {
   o.join_spacing_ms = 20;
   o.video_kbps = kbps;
   o.verify_every = absl::GetFlag(FLAGS_verify_every);
+  o.measure_table_memory = true;
   o.workers = static_cast<uint32_t>(absl::GetFlag(FLAGS_workers));
   if (pin) {
     for (uint32_t w = 0; w < o.workers; ++w) o.cpus.push_back(1);  // the measured core

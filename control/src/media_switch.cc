@@ -210,13 +210,16 @@ absl::Status MediaSwitch::Publish() {
   for (const MeetingState& s : meetings_) groups.push_back(s.group);
   // In use from the arenas and from mmap (large blocks); other threads' allocations meanwhile
   // add noise, which is why this is a figure for benchmarks, not an accounting.
-  const struct mallinfo2 mi0 = mallinfo2();
-  const size_t before = mi0.uordblks + mi0.hblkhd;
+  auto heap_in_use = [this]() -> size_t {
+    if (!options_.measure_table_memory) return 0;
+    const struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+  };
+  const size_t before = heap_in_use();
   absl::StatusOr<dataplane::DataplaneTables> t = dataplane::DataplaneTables::Build(
       *streams, egress_, groups, ++generation_, tables_.gates());
   if (!t.ok()) return t.status();
-  const struct mallinfo2 mi1 = mallinfo2();
-  const size_t after = mi1.uordblks + mi1.hblkhd;
+  const size_t after = heap_in_use();
   last_tables_bytes_ = after > before ? after - before : 0;
   streams_ = streams->size();
   if (absl::Status s = dataplane_.Publish(std::move(*t)); !s.ok()) return s;

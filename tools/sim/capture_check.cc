@@ -12,6 +12,7 @@
 #include "mpswitch/dataplane/core/packet.h"
 #include "mpswitch/ekt/endpoint.h"
 #include "mpswitch/oracle/libsrtp_oracle.h"
+#include "mpswitch/sim/room.h"
 
 namespace mpswitch::sim {
 namespace {
@@ -156,15 +157,10 @@ absl::StatusOr<CaptureReport> CheckCapture(const std::string& pcap_path,
       flow.ekt = std::make_unique<ekt::EktReceiver>(groups, any.format, any.tag_32);
     }
     Flow::PerSsrc& ps = flow.ssrcs[ssrc];
-    const bool announces = any.format == ekt::EktFormat::kInTag
-                               ? (p[n - 1] & 1) != 0
-                               : p[n - 1] == ekt::kRfc8870TypeFull;
     absl::StatusOr<ekt::EktReceiver::Received> r = flow.ekt->Receive({p, n});
     const bool resuming = !ps.known || t_us - ps.last_us > 200000 || ps.awaiting > 0;
     ps.last_us = t_us;
-    const bool no_key_yet = !r.ok() && (absl::IsFailedPrecondition(r.status()) ||
-                                        absl::IsPermissionDenied(r.status()));
-    if (no_key_yet && !announces && resuming && ps.awaiting < 2) {
+    if (MayAwaitKey(r.status(), AnnouncesKey(any.format, p, n), resuming, ps.awaiting)) {
       ++ps.awaiting;
       ++rep.awaiting_key;
       continue;

@@ -254,6 +254,7 @@ absl::Status MeetingRun::Setup() {
   mo.ekt_format = options_.ekt_format;
   mo.ekt_cipher = options_.ekt_cipher;
   mo.keylog = keylog_.get();
+  mo.measure_table_memory = options_.measure_table_memory;
   node_ = std::make_unique<control::MediaSwitch>(mo, *dataplane_);
   for (int m = 0; m < options_.meetings; ++m) {
     control::MeetingConfig mc;

@@ -98,14 +98,16 @@ absl::StatusOr<std::unique_ptr<RoomSender>> RoomSender::Create(const RoomSpec& s
     r->streams_.emplace(ssrc, std::move(s));
     return absl::OkStatus();
   };
-  for (int i = 0; i < spec.screens; ++i) {
-    const Position p = kScreenPositions[i];
-    const uint32_t n = static_cast<uint32_t>(p);
-    if (absl::Status st = add(spec.ssrc_base + n, p, true, false); !st.ok()) return st;
-    if (absl::Status st = add(spec.ssrc_base + 0x10 + n, p, false, false); !st.ok()) return st;
+  // The streams the room joins with (LegFor), so the sender and the leg cannot disagree.
+  const control::LegConfig leg = LegFor(spec);
+  for (const auto& [p, ssrc] : leg.video) {
+    if (absl::Status st = add(ssrc, p, true, false); !st.ok()) return st;
   }
-  if (spec.presentation) {
-    if (absl::Status st = add(spec.ssrc_base + 0x24, Position::kAux, true, true); !st.ok()) {
+  for (const auto& [p, ssrc] : leg.audio) {
+    if (absl::Status st = add(ssrc, p, false, false); !st.ok()) return st;
+  }
+  if (leg.presentation_video) {
+    if (absl::Status st = add(*leg.presentation_video, Position::kAux, true, true); !st.ok()) {
       return st;
     }
   }
@@ -126,6 +128,26 @@ control::LegConfig RoomSender::LegFor(const RoomSpec& spec) {
   }
   if (spec.presentation) l.presentation_video = spec.ssrc_base + 0x24;
   return l;
+}
+
+RoomSender::StreamLoad RoomSender::LoadOfStream(const RoomSpec& spec, bool video,
+                                               bool presentation) {
+  if (!video) return {1, spec.audio_payload, 1000 / kAudioPacketMs};
+  const int kbps = presentation ? kPresentationKbps : spec.video_kbps;
+  const int fps = presentation ? kPresentationFps : spec.fps;
+  // Constant bit rate: an IDR frame is no larger than the others, so offered load is steady.
+  const size_t frame_bytes = std::max<size_t>(
+      kPayloadHeaderLen + 1, static_cast<size_t>(kbps) * 1000 / 8 / static_cast<size_t>(fps));
+  return {(frame_bytes + spec.max_payload - 1) / spec.max_payload, frame_bytes, fps};
+}
+
+std::vector<RoomSender::StreamLoad> RoomSender::LoadOf(const RoomSpec& spec) {
+  const control::LegConfig leg = LegFor(spec);
+  std::vector<StreamLoad> v;
+  for (size_t i = 0; i < leg.video.size(); ++i) v.push_back(LoadOfStream(spec, true, false));
+  for (size_t i = 0; i < leg.audio.size(); ++i) v.push_back(LoadOfStream(spec, false, false));
+  if (leg.presentation_video) v.push_back(LoadOfStream(spec, true, true));
+  return v;
 }
 
 std::optional<std::pair<Position, bool>> RoomSender::StreamOf(uint32_t ssrc) const {
@@ -159,7 +181,7 @@ void RoomSender::Poll(int64_t now_ms, uint64_t now_ns, std::vector<Outgoing>& ou
     while (s.next_ms <= now_ms) {
       if (s.video) {
         SendFrame(s, s.next_ms, now_ns, out);
-        s.next_ms += 1000 / (s.presentation ? kPresentationFps : spec_.fps);
+        s.next_ms += 1000 / LoadOfStream(spec_, true, s.presentation).ticks_per_s;
       } else {
         SendAudio(s, s.next_ms, now_ns, out);
         s.next_ms += kAudioPacketMs;
@@ -201,12 +223,9 @@ void RoomSender::SendFrame(Stream& s, int64_t t, uint64_t now_ns, std::vector<Ou
     s.last_idr_ms = t;
     ++refreshes_;
   }
-  const int kbps = s.presentation ? kPresentationKbps : spec_.video_kbps;
-  const int fps = s.presentation ? kPresentationFps : spec_.fps;
-  // Constant bit rate: an IDR frame is no larger than the others, so offered load is steady.
-  const size_t frame_bytes = std::max<size_t>(
-      kPayloadHeaderLen + 1, static_cast<size_t>(kbps) * 1000 / 8 / static_cast<size_t>(fps));
-  const size_t packets = (frame_bytes + spec_.max_payload - 1) / spec_.max_payload;
+  const StreamLoad load = LoadOfStream(spec_, true, s.presentation);
+  const size_t frame_bytes = load.bytes_per_tick;
+  const size_t packets = load.packets_per_tick;
   const uint32_t frame = ++s.frame;
   for (size_t k = 0; k < packets; ++k) {
     oracle::RtpSpec r;
@@ -285,11 +304,15 @@ void RoomReceiver::Problem(uint64_t& counter, const std::string& what) {
   if (first_problem_.empty()) first_problem_ = what;
 }
 
-bool RoomReceiver::Announces(const uint8_t* data, size_t len) const {
+bool AnnouncesKey(ekt::EktFormat format, const uint8_t* data, size_t len) {
   if (len == 0) return false;
-  // In-tag: the last bit selects the long form; RFC 8870: a Full field ends in type 0x02.
-  return format_ == ekt::EktFormat::kInTag ? (data[len - 1] & 1) != 0
-                                           : data[len - 1] == ekt::kRfc8870TypeFull;
+  return format == ekt::EktFormat::kInTag ? (data[len - 1] & 1) != 0
+                                          : data[len - 1] == ekt::kRfc8870TypeFull;
+}
+
+bool MayAwaitKey(const absl::Status& refused, bool announces, bool resuming, int awaiting) {
+  return !refused.ok() && !announces && resuming && awaiting < 2 &&
+         (absl::IsFailedPrecondition(refused) || absl::IsPermissionDenied(refused));
 }
 
 void RoomReceiver::Receive(const uint8_t* data, size_t len, bool on_video_socket,
@@ -331,16 +354,16 @@ void RoomReceiver::Receive(const uint8_t* data, size_t len, bool on_video_socket
     return;
   }
   const bool new_source = snd.video && Showing(sink) != ssrc;
-  const bool decrypt = verify_every_ == 1 || new_source || Announces(data, len) ||
+  const bool decrypt = verify_every_ == 1 || new_source || AnnouncesKey(format_, data, len) ||
                        stats_.received % static_cast<uint64_t>(verify_every_) == 0;
   PayloadHeader h;
   if (decrypt) {
     absl::StatusOr<ekt::EktReceiver::Received> r = ekt_.Receive({data, len});
     const bool resuming = !snd.srtp || snd.last_heard_ms == INT64_MIN ||
                           now_ms - snd.last_heard_ms > 200 || snd.awaiting > 0;
-    const bool no_key_yet = !r.ok() && (absl::IsFailedPrecondition(r.status()) ||
-                                        absl::IsPermissionDenied(r.status()));
-    if (no_key_yet && !snd.video && resuming && !Announces(data, len) && snd.awaiting < 2) {
+    // Video never waits: a display always starts on a refresh frame, which announces the key.
+    if (!snd.video && MayAwaitKey(r.status(), AnnouncesKey(format_, data, len), resuming,
+                                  snd.awaiting)) {
       ++snd.awaiting;
       ++stats_.awaiting_key;
       // It arrived, in order: the next packet must not count it as lost.

@@ -52,6 +52,9 @@ struct MediaSwitchOptions {
   ekt::EktCipher ekt_cipher = ekt::EktCipher::kAes128Ecb;
   size_t gate_cells = 4096;
   Keylog* keylog = nullptr;  // the opt-in debug key log: every group KEK the switch creates
+  // Measure the heap each tables build takes (last_tables_bytes), for benchmarks: mallinfo2
+  // walks and locks every arena, which the control loop need not pay otherwise.
+  bool measure_table_memory = false;
 };
 
 // Where a leg receives the switch's media.
@@ -112,7 +115,8 @@ class MediaSwitch {
   uint64_t routes_withheld() const { return tables_.routes_withheld(); }
   // Streams in the current tables.
   size_t streams() const { return streams_; }
-  // Heap bytes the last tables took to build (mallinfo2 delta), for memory-per-stream figures.
+  // Heap bytes the last tables took to build (mallinfo2 delta), for memory-per-stream figures;
+  // 0 unless options.measure_table_memory.
   size_t last_tables_bytes() const { return last_tables_bytes_; }
 
  private:

@@ -60,6 +60,7 @@ struct RunOptions {
   std::string keylog_path;       // PROTOCOLS.md §11, or MPSWITCH_KEYLOG
   std::string pcap_path;
   uint64_t seed = 1;
+  bool measure_table_memory = false;  // MediaSwitchOptions::measure_table_memory
   int64_t tick_ms = 20;          // control loop period
   // Called about once a second from the run's thread.
   std::function<void(int64_t now_ms)> on_tick;

@@ -96,6 +96,16 @@ class RoomSender {
   const RoomSpec& spec() const { return spec_; }
   // The leg the room joins with (its SSRCs follow from the spec).
   static control::LegConfig LegFor(const RoomSpec& spec);
+  // What one stream sends, per frame (video) or per 20 ms (audio): how many packets, how many
+  // payload bytes in all, and how often. Constant bit rate, so also the offered load.
+  struct StreamLoad {
+    size_t packets_per_tick;
+    size_t bytes_per_tick;
+    int ticks_per_s;
+  };
+  static StreamLoad LoadOfStream(const RoomSpec& spec, bool video, bool presentation);
+  // Every stream of the room (LegFor's, in its order: cameras, microphones, presentation).
+  static std::vector<StreamLoad> LoadOf(const RoomSpec& spec);
   bool Owns(uint32_t ssrc) const { return streams_.count(ssrc) != 0; }
   // The position of a stream of this room, and whether it is video.
   std::optional<std::pair<Position, bool>> StreamOf(uint32_t ssrc) const;
@@ -141,6 +151,17 @@ class RoomSender {
   uint64_t refreshes_ = 0;
   uint64_t key_changes_ = 0;
 };
+
+// True when the packet's EKT field announces its key: in-tag, the long form (last bit 1); RFC
+// 8870, a Full field (type 0x02 last).
+bool AnnouncesKey(ekt::EktFormat format, const uint8_t* data, size_t len);
+
+// The seed guide's schedule announces a key at least every third packet, so a receiver that has
+// just started to hear a stream (or resumes it after a pause, maybe past a key change) may get
+// up to two short forms it cannot verify yet. True for exactly those: a short form, refused as
+// "no key yet" or as not verifying with the previous key, while `resuming`, fewer than two in a
+// row (`awaiting` so far). Everything else that fails is a real failure.
+bool MayAwaitKey(const absl::Status& refused, bool announces, bool resuming, int awaiting);
 
 // What a receiving room found. Every count except `received`, `verified`, `video_switches`,
 // `keys_learned` and `skipped` must stay zero in a correct run.
@@ -217,7 +238,6 @@ class RoomReceiver {
     int awaiting = 0;  // consecutive short forms not verifiable yet
   };
   void Problem(uint64_t& counter, const std::string& what);
-  bool Announces(const uint8_t* data, size_t len) const;
 
   RoomSpec spec_;
   ekt::EktFormat format_;
