@@ -114,7 +114,7 @@ void RunSwitch(benchmark::State& state, std::unique_ptr<MacKernel> kernel) {
   for (auto _ : state) {
     if (at == kPool) {
       state.PauseTiming();
-      w.stream(0).Install(snap->streams()[0]);
+      w.stream(0).Install(snap->streams()[0], 0);
       at = 0;
       state.ResumeTiming();
     }
@@ -361,7 +361,7 @@ void BM_SwitchEkt(benchmark::State& state) {
   g.spi = 9;
   g.format = format == 2 ? ekt::EktFormat::kRfc8870 : ekt::EktFormat::kInTag;
   g.cipher = format == 2 ? ekt::EktCipher::kAesKwp128 : ekt::EktCipher::kAes128Ecb;
-  g.kek = oracle::RandomBytes(rng, 16);
+  { const auto k = oracle::RandomBytes(rng, 16); g.kek.assign(k.begin(), k.end()); }
   auto sender = std::move(*ekt::EktSender::Create(g, kSsrc, /*video=*/true));
   std::vector<std::vector<uint8_t>> pool;
   MasterKey plain_key = oracle::RandomMasterKey(rng);
@@ -391,6 +391,7 @@ void BM_SwitchEkt(benchmark::State& state) {
   c.trailer = format == 0 ? TrailerFormat::kPlain
               : format == 1 ? TrailerFormat::kEktInTag : TrailerFormat::kEktRfc8870;
   c.trailing = TrailingByte::kVideoRefresh;
+  c.ekt_spi = format == 0 ? 0 : g.spi;
   for (int i = 0; i < fanout; ++i) {
     c.routes.push_back({static_cast<uint32_t>(i), CsrcRewrite{static_cast<uint8_t>(1 + i % 3),
                                                               static_cast<uint8_t>(i / 3)}});

@@ -1,5 +1,9 @@
 #include "mpswitch/control/keylog.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -25,15 +29,29 @@ absl::StatusOr<std::unique_ptr<Keylog>> Keylog::Open(const std::string& path) {
     if (env != nullptr) p = env;
   }
   if (p.empty()) return std::unique_ptr<Keylog>();
-  std::FILE* f = std::fopen(p.c_str(), "a");
-  if (f == nullptr) {
+  // Created readable by its owner only; an existing file is narrowed to that too, so keys are
+  // never appended to a file others can read.
+  const int fd = ::open(p.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
     return absl::PermissionDeniedError(absl::StrFormat(
         "cannot open key log %s for appending: %s", p, std::strerror(errno)));
   }
+  if (::fchmod(fd, 0600) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "cannot restrict key log %s to its owner (mode 0600): %s", p, std::strerror(err)));
+  }
+  std::FILE* f = ::fdopen(fd, "a");
+  if (f == nullptr) {
+    const int err = errno;
+    ::close(fd);
+    return absl::InternalError(absl::StrFormat("cannot open key log %s: %s", p, std::strerror(err)));
+  }
   std::fprintf(stderr,
                "WARNING: KEY LOG ENABLED. Every media key this process installs is appended in "
-               "clear to %s.\nWARNING: anyone who can read that file can decrypt these meetings. "
-               "Debug use only; never in production.\n",
+               "clear to %s (mode 0600, owner only).\nWARNING: anyone who can read that file can "
+               "decrypt these meetings. Debug use only; never in production.\n",
                p.c_str());
   return std::unique_ptr<Keylog>(new Keylog(f, p));
 }

@@ -24,6 +24,17 @@ absl::StatusOr<size_t> MediaSwitch::CreateMeeting(const MeetingConfig& config) {
         "conference %s: non-secure meetings are not supported yet (no plain RTP forwarding); use "
         "a secure or best-effort policy", config.conference_id));
   }
+  absl::StatusOr<ekt::GroupParams> g = NewGroup();
+  if (!g.ok()) return g.status();
+  MeetingState ms;
+  ms.meeting = std::make_unique<Meeting>(config);
+  ms.group = std::move(*g);
+  meetings_.push_back(std::move(ms));
+  dirty_ = true;
+  return meetings_.size() - 1;
+}
+
+absl::StatusOr<ekt::GroupParams> MediaSwitch::NewGroup() {
   ekt::GroupParams g;
   g.format = options_.ekt_format;
   g.cipher = options_.ekt_format == ekt::EktFormat::kRfc8870 ? ekt::EktCipher::kAesKwp128
@@ -43,9 +54,38 @@ absl::StatusOr<size_t> MediaSwitch::CreateMeeting(const MeetingConfig& config) {
   if (absl::Status s = ekt::Validate(g); !s.ok()) return s;
   used_spis_.insert(spi);
   if (options_.keylog) options_.keylog->Ekt(g);
-  meetings_.push_back(MeetingState{std::make_unique<Meeting>(config), std::move(g)});
+  return g;
+}
+
+void MediaSwitch::SetStreamSpis(size_t m) {
+  const MeetingState& ms = meetings_[m];
+  for (auto it = keys_.lower_bound({m, 0}); it != keys_.end() && it->first.first == m; ++it) {
+    it->second.ekt_spi = ms.group.spi;
+    it->second.ekt_spi_retiring = ms.retiring ? ms.retiring->spi : 0;
+  }
   dirty_ = true;
-  return meetings_.size() - 1;
+}
+
+absl::Status MediaSwitch::RotateGroup(size_t m, int64_t now_ms) {
+  if (m >= meetings_.size()) return absl::NotFoundError(absl::StrFormat("no meeting %d", m));
+  absl::StatusOr<ekt::GroupParams> g = NewGroup();
+  if (!g.ok()) return g.status();
+  MeetingState& ms = meetings_[m];
+  // A group older than the one being replaced has had its grace already cut short: only the
+  // newest two are ever accepted. Its SPI is free again; its KEK is wiped as it goes.
+  if (ms.retiring) used_spis_.erase(ms.retiring->spi);
+  ms.retiring = std::move(ms.group);
+  ms.group = std::move(*g);
+  ms.retire_at_ms = now_ms + options_.group_retire_after_ms;
+  ++rotations_;
+  SetStreamSpis(m);
+  for (LegId l : ms.meeting->legs()) {
+    if (!ms.meeting->MayReceiveGroupKey(l)) continue;
+    Event e{Event::Kind::kGroupKey};
+    e.leg = l;
+    events_.push_back({m, std::move(e), ms.group});
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Admission> MediaSwitch::Join(size_t m, const LegConfig& leg,
@@ -89,7 +129,7 @@ absl::StatusOr<Admission> MediaSwitch::Join(size_t m, const LegConfig& leg,
   absl::StatusOr<LegId> id = ms.meeting->Join(leg, now_ms);
   // The meeting's events (refusal texts, notifications, and removals of legs whose media timed
   // out by now) are kept whatever the outcome.
-  AbsorbEvents(m);
+  AbsorbEvents(m, now_ms);
   if (!id.ok()) return id.status();
 
   LegPorts p;
@@ -109,7 +149,13 @@ absl::StatusOr<Admission> MediaSwitch::Join(size_t m, const LegConfig& leg,
   p.video_egress = take_egress({p.video_port, address.addr, address.video_port});
   p.audio_egress = take_egress({p.audio_port, address.addr, address.audio_port});
   ports_[{m, *id}] = p;
-  media_[{m, *id}] = LegMedia{p.video_port, p.audio_port, p.video_egress, p.audio_egress};
+  LegMedia lm{p.video_port, p.audio_port, p.video_egress, p.audio_egress};
+  lm.source_policy = address.behind_nat ? dataplane::SourcePolicy::kLatch
+                                        : dataplane::SourcePolicy::kSignalled;
+  lm.source = address.addr;
+  lm.video_source_port = address.video_port;
+  lm.audio_source_port = address.audio_port;
+  media_[{m, *id}] = lm;
 
   const dataplane::TrailerFormat trailer = ms.group.format == ekt::EktFormat::kRfc8870
                                                ? dataplane::TrailerFormat::kEktRfc8870
@@ -117,7 +163,17 @@ absl::StatusOr<Admission> MediaSwitch::Join(size_t m, const LegConfig& leg,
   const dataplane::SrtpProfile profile = ms.group.tag_32
                                              ? dataplane::SrtpProfile::kAesCm128HmacSha1_32
                                              : dataplane::SrtpProfile::kAesCm128HmacSha1_80;
-  auto key = [&](uint32_t ssrc) { keys_[{m, ssrc}] = StreamKeying{trailer, profile, {}}; };
+  // Every stream of this admission gets a new instance: whatever the dataplane remembers of an
+  // earlier owner of the same SSRC (key, replay window, ROC, source) is forgotten.
+  const uint32_t instance = next_instance_;
+  next_instance_ = next_instance_ + 1 == 0 ? 1 : next_instance_ + 1;
+  auto key = [&](uint32_t ssrc) {
+    StreamKeying k{trailer, profile, {}};
+    k.instance = instance;
+    k.ekt_spi = ms.group.spi;
+    k.ekt_spi_retiring = ms.retiring ? ms.retiring->spi : 0;
+    keys_[{m, ssrc}] = k;
+  };
   for (const auto& [pos, ssrc] : leg.video) key(ssrc);
   for (const auto& [pos, ssrc] : leg.audio) key(ssrc);
   if (leg.presentation_video) key(*leg.presentation_video);
@@ -132,7 +188,7 @@ absl::StatusOr<Admission> MediaSwitch::Join(size_t m, const LegConfig& leg,
   return a;
 }
 
-void MediaSwitch::Release(size_t m, LegId leg) {
+void MediaSwitch::Release(size_t m, LegId leg, int64_t now_ms) {
   auto it = ports_.find({m, leg});
   if (it == ports_.end()) return;
   const LegPorts& p = it->second;
@@ -151,12 +207,15 @@ void MediaSwitch::Release(size_t m, LegId leg) {
     }
   }
   dirty_ = true;
+  // Whoever left still holds the meeting's KEK: the others move to a new one. Failing that (no
+  // SPI left, no randomness) the leg is gone all the same; its media is refused by address.
+  (void)RotateGroup(m, now_ms);
 }
 
 absl::Status MediaSwitch::Leave(size_t m, LegId leg, int64_t now_ms) {
   if (m >= meetings_.size()) return absl::NotFoundError(absl::StrFormat("no meeting %d", m));
   if (absl::Status s = meetings_[m].meeting->Leave(leg, now_ms); !s.ok()) return s;
-  Release(m, leg);
+  Release(m, leg, now_ms);
   return absl::OkStatus();
 }
 
@@ -189,8 +248,14 @@ absl::Status MediaSwitch::Step(int64_t now_ms) {
   const std::vector<const dataplane::WorkerState*> workers = dataplane_.workers();
   sampler_.Sample(tables_, workers, ms, now_ms);
   for (size_t m = 0; m < meetings_.size(); ++m) {
+    MeetingState& ms = meetings_[m];
+    if (ms.retiring && now_ms >= ms.retire_at_ms) {
+      used_spis_.erase(ms.retiring->spi);
+      ms.retiring.reset();  // GroupParams wipes its KEK as it goes
+      SetStreamSpis(m);
+    }
     meetings_[m].meeting->Tick(now_ms);
-    AbsorbEvents(m);
+    AbsorbEvents(m, now_ms);
     if (meetings_[m].meeting->version() != meetings_[m].published_version) dirty_ = true;
   }
   absl::Status s = dirty_ ? Publish() : absl::OkStatus();
@@ -205,9 +270,12 @@ absl::Status MediaSwitch::Publish() {
   absl::StatusOr<std::vector<dataplane::StreamConfig>> streams =
       tables_.Streams(ms, media_, keys_);
   if (!streams.ok()) return streams.status();
-  std::vector<ekt::GroupParams> groups;
-  groups.reserve(meetings_.size());
-  for (const MeetingState& s : meetings_) groups.push_back(s.group);
+  std::vector<ekt::GroupParams> groups;  // copies wipe their KEKs as they go (SecretBytes)
+  groups.reserve(2 * meetings_.size());
+  for (const MeetingState& s : meetings_) {
+    groups.push_back(s.group);
+    if (s.retiring) groups.push_back(*s.retiring);
+  }
   // In use from the arenas and from mmap (large blocks); other threads' allocations meanwhile
   // add noise, which is why this is a figure for benchmarks, not an accounting.
   auto heap_in_use = [this]() -> size_t {
@@ -229,11 +297,14 @@ absl::Status MediaSwitch::Publish() {
   return absl::OkStatus();
 }
 
-void MediaSwitch::AbsorbEvents(size_t m) {
+void MediaSwitch::AbsorbEvents(size_t m, int64_t now_ms) {
   for (Event& e : meetings_[m].meeting->TakeEvents()) {
-    // A leg the meeting removed on its own (media timeout) gives its ports back.
-    if (e.kind == Event::Kind::kLegRemoved) Release(m, e.leg);
-    events_.push_back({m, std::move(e)});
+    const bool removed = e.kind == Event::Kind::kLegRemoved;
+    const LegId leg = e.leg;
+    events_.push_back({m, std::move(e), std::nullopt});
+    // A leg the meeting removed on its own (media timeout) gives its ports back, and the
+    // others get a new group (after the removal in the event order).
+    if (removed) Release(m, leg, now_ms);
   }
 }
 

@@ -74,6 +74,8 @@ const char* EventKindName(Event::Kind k) {
       return "leg_removed";
     case Event::Kind::kLog:
       return "log";
+    case Event::Kind::kGroupKey:
+      return "group_key";
   }
   return "unknown";
 }

@@ -124,6 +124,12 @@ absl::StatusOr<std::vector<StreamConfig>> MeetingTables::Streams(
         c.profile = kit->second.profile;
         c.master = kit->second.master;
         c.trailer = kit->second.trailer;
+        c.key_epoch = kit->second.instance;
+        c.ekt_spi = kit->second.ekt_spi;
+        c.ekt_spi_retiring = kit->second.ekt_spi_retiring;
+        c.source_policy = mit->second.source_policy;
+        c.source = mit->second.source;
+        c.source_port = video ? mit->second.video_source_port : mit->second.audio_source_port;
         c.rt_slot = Slot({mi, ssrc});
         c.trailing = video ? TrailingByte::kVideoRefresh : TrailingByte::kAudioActivity;
         if (!index.emplace(StreamKey{mi, ssrc}, out.size()).second) {
@@ -213,8 +219,8 @@ absl::StatusOr<std::vector<StreamConfig>> MeetingTables::Streams(
   for (const auto& [src, g] : gate_of_) {
     if (auto it = index.find(src); it != index.end()) out[it->second].opens_gate = g.ref;
   }
-  // Slots of streams that are gone go back to the pool (a new owner starts clean: its key id
-  // differs, see StreamRt::Holds).
+  // Slots of streams that are gone go back to the pool. A new owner starts clean: its admission
+  // instance (the key epoch) differs, see StreamRt::Holds.
   for (auto it = slot_of_.begin(); it != slot_of_.end();) {
     if (index.count(it->first)) {
       ++it;

@@ -1,6 +1,7 @@
 #include "mpswitch/dataplane/core/pipeline.h"
 
 #include <openssl/crypto.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cassert>
@@ -46,7 +47,6 @@ struct InMeta {
   const uint8_t* emk;
   uint8_t emk_len;
   uint16_t isn;
-  uint16_t epoch;
 };
 
 // Per output MAC: where its tag goes and which further slots get copies of the finished packet.
@@ -67,6 +67,12 @@ void CountDrop(WorkerCounters& c, Drop d, uint64_t n = 1) {
   c.drops[static_cast<size_t>(d)].Add(n);
 }
 
+uint64_t CoarseClockMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
 }  // namespace
 
 struct WorkerState::Scratch {
@@ -75,7 +81,7 @@ struct WorkerState::Scratch {
   std::vector<PacketRef> reorder;
 };
 
-void StreamRt::Install(const StreamEntry& e) {
+void StreamRt::Install(const StreamEntry& e, uint64_t now_ms) {
   replay.ResetWithRoc(e.initial_roc);
   key = e.mac_key;
   packets = 0;
@@ -84,12 +90,23 @@ void StreamRt::Install(const StreamEntry& e) {
   lifetime_warn_at = lifetime_limit - (srtp ? kSrtpLifetimeWarnMargin : kSrtcpLifetimeWarnMargin);
   key_id = e.key_id;
   key_epoch = e.key_epoch;
-  // Anything learned from EKT belonged to the previous owner of the slot (or the previous epoch).
+  // Anything learned from EKT belonged to the previous owner of the slot (or the previous epoch),
+  // and so did the source it latched.
+  OPENSSL_cleanse(&prev_key, sizeof(prev_key));
+  OPENSSL_cleanse(emk.data(), emk.size());
+  OPENSSL_cleanse(prev_emk.data(), prev_emk.size());
   emk_len = 0;
+  prev_emk_len = 0;
+  emk_roc = prev_emk_roc = 0;
   has_prev = false;
   pending_burst = 0;
-  ekt_epoch = 0;
   key_start_index = 0;
+  has_latched = false;
+  latched = IpAddr{};
+  latched_port = 0;
+  last_accept_ms = now_ms;
+  unwrap_tokens = kUnwrapBudget;
+  unwrap_refill_ms = now_ms;
 }
 
 WorkerState::WorkerState(uint32_t stream_slots, std::unique_ptr<MacKernel> kernel,
@@ -99,7 +116,8 @@ WorkerState::WorkerState(uint32_t stream_slots, std::unique_ptr<MacKernel> kerne
       kernel_(std::move(kernel)),
       max_burst_(max_burst),
       max_outputs_(max_outputs),
-      scratch_(std::make_unique<Scratch>()) {
+      scratch_(std::make_unique<Scratch>()),
+      clock_(&CoarseClockMs) {
   scratch_->in.resize(max_burst);
   scratch_->out.resize(max_outputs);
   scratch_->reorder.resize(max_burst);
@@ -127,8 +145,33 @@ WorkerState::~WorkerState() {
 
 namespace {
 
+// Whether a packet comes from where its stream's leg sends (SourcePolicy).
+bool FromItsSource(const StreamEntry& e, const StreamRt& rt, const PacketRef& p) {
+  switch (e.source_policy) {
+    case SourcePolicy::kAny: return true;
+    case SourcePolicy::kSignalled: return p.from_port == e.source_port && p.from == e.source;
+    case SourcePolicy::kLatch:
+      return !rt.has_latched || (p.from_port == rt.latched_port && p.from == rt.latched);
+  }
+  return false;
+}
+
+// One token per kUnwrapRefillMs since the last, up to kUnwrapBudget.
+void RefillUnwrapBudget(StreamRt& rt, uint64_t now) {
+  if (rt.unwrap_tokens >= kUnwrapBudget || now < rt.unwrap_refill_ms) {
+    rt.unwrap_refill_ms = now;
+    return;
+  }
+  const uint64_t add = (now - rt.unwrap_refill_ms) / kUnwrapRefillMs;
+  if (add == 0) return;
+  rt.unwrap_tokens = static_cast<uint8_t>(std::min<uint64_t>(kUnwrapBudget, rt.unwrap_tokens + add));
+  rt.unwrap_refill_ms += add * kUnwrapRefillMs;
+}
+
 // Classifies one packet, checks it against its stream's state and stages its verification MAC.
-// Touches nothing but `m` and the staged bytes of the packet (restored after verification).
+// Writes `m`, the staged bytes of the packet (restored after verification) and, of the stream's
+// state, only what a new key's first verified announcement and failed unwraps change (the
+// pending key of this burst, the unwrap budget).
 Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, InMeta* w_in,
              MacJob& job, MacJob& job2) {
   InMeta& m = w_in[pos];
@@ -144,7 +187,8 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     if (e == nullptr) return Drop::kUnknownStream;
     if (e->rt_slot >= w.stream_slots()) return Drop::kNoStreamState;
     StreamRt& rt = w.stream(e->rt_slot);
-    if (!rt.Holds(*e)) rt.Install(*e);
+    if (!rt.Holds(*e)) rt.Install(*e, w.now_ms());
+    if (!FromItsSource(*e, rt, p)) return Drop::kSourceMismatch;
     m.rt = &rt;
     m.entry = e;
     m.learning = false;
@@ -154,22 +198,35 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     m.tag_in_mac = false;
     m.carry_len = 0;
 
-    // Where the tag and any EKT field sit; what the field announces.
+    // Where the tag and any EKT field sit; what the field announces. Only the stream's own
+    // meeting group (and, during a KEK rotation, the group it replaces) may announce its keys.
+    const EktGroupEntry* own = snap.Group(e->ekt_group);
+    const EktGroupEntry* alt = snap.Group(e->ekt_group_alt);
+    auto group_of = [&](uint16_t s) -> const EktGroupEntry* {
+      if (own != nullptr && own->spi == s) return own;
+      if (alt != nullptr && alt->spi == s) return alt;
+      return nullptr;
+    };
+    auto spi_drop = [&](uint16_t s) {
+      return snap.FindGroup(s) != nullptr ? Drop::kEktForeignSpi : Drop::kEktUnknownSpi;
+    };
     size_t trailer_len = e->tag_len;
     bool announces = false;       // a long / full EKT field
-    uint16_t spi = 0;
+    const EktGroupEntry* g = nullptr;
     uint32_t field_roc = 0;
     std::span<const uint8_t> ct;  // EMK or EKTCiphertext
     if (e->trailer == TrailerFormat::kEktInTag) {
       ekt::InTagView t;
+      uint16_t refused_spi = 0;
       auto emk_len = [&](uint16_t s) -> size_t {
-        const EktGroupEntry* g = snap.FindGroup(s);
-        return g && g->format == ekt::EktFormat::kInTag ? ekt::InTagEmkLen(g->cipher) : 0;
+        const EktGroupEntry* sg = group_of(s);
+        if (sg == nullptr) refused_spi = s;
+        return sg != nullptr ? ekt::InTagEmkLen(sg->cipher) : 0;
       };
       switch (ekt::ParseInTag(bytes, e->tag_len, kRtpFixedHeader, emk_len, t)) {
         case ekt::ParseError::kNone: break;
         case ekt::ParseError::kTooShort: return Drop::kTooShort;
-        case ekt::ParseError::kUnknownSpi: return Drop::kEktUnknownSpi;
+        case ekt::ParseError::kUnknownSpi: return spi_drop(refused_spi);
         case ekt::ParseError::kMalformed: return Drop::kEktMalformed;
       }
       if (p.capacity < p.len + kRocLen) return Drop::kNoTailroom;
@@ -177,11 +234,10 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
       m.tag_in_mac = true;
       m.carry_len = static_cast<uint16_t>(t.trailer_len - e->tag_len);
       announces = t.long_form;
-      spi = t.spi;
+      if (announces) g = group_of(t.spi);
       field_roc = t.roc;
       ct = t.emk;
       m.isn = t.isn;
-      m.epoch = 0;
     } else if (e->trailer == TrailerFormat::kEktRfc8870) {
       ekt::Rfc8870View f;
       switch (ekt::ParseRfc8870(bytes, kRtpFixedHeader + e->tag_len, f)) {
@@ -195,10 +251,15 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
       const bool known = f.type == ekt::kRfc8870TypeShort || f.type == ekt::kRfc8870TypeFull;
       m.carry_len = known ? f.field_len : 0;
       announces = f.type == ekt::kRfc8870TypeFull;
-      spi = f.spi;
+      if (announces) {
+        g = group_of(f.spi);
+        if (g == nullptr) return spi_drop(f.spi);
+      }
       ct = f.ciphertext;
       m.isn = 0;
-      m.epoch = f.epoch;
+      // The field's epoch is left alone: nothing authenticates it (it is outside the SRTP tag and
+      // outside the key wrap), so it cannot order keys. The packet index, which the tag covers,
+      // does that (InstallLearned).
     }
 
     RtpView v;
@@ -209,7 +270,7 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
 
     // A key is new when the field's encrypted key is neither the installed one nor the previous
     // one; either of those costs one compare, and so does a new key already announced (and
-    // unwrapped) by an earlier packet of this burst.
+    // verified) by an earlier packet of this burst.
     const bool ekt_stream = e->trailer != TrailerFormat::kPlain;
     auto same = [&](const uint8_t* emk, size_t len) {
       return len == ct.size() && std::memcmp(emk, ct.data(), len) == 0;
@@ -229,7 +290,6 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
       field_roc = rt.prev_emk_roc;
       roc_known = true;
     }
-    MasterKey master;
     if (new_key && as_pending) {
       m.prov = pm->prov;
       // RFC 8870 seals the ROC in the ciphertext, so the same ciphertext carries the same ROC.
@@ -238,22 +298,27 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
       if (e->trailer == TrailerFormat::kEktRfc8870) field_roc = pm->field_roc;
       roc_known = true;
     } else if (new_key) {
-      const EktGroupEntry* g = snap.FindGroup(spi);
-      const ekt::EktFormat want = e->trailer == TrailerFormat::kEktInTag ? ekt::EktFormat::kInTag
-                                                                          : ekt::EktFormat::kRfc8870;
-      if (g == nullptr || g->format != want || ct.size() > rt.emk.size()) return Drop::kEktUnknownSpi;
+      if (ct.size() > rt.emk.size()) return Drop::kEktMalformed;
+      // Every unwrap that fails (or whose key fails the packet) costs the stream a token; genuine
+      // senders need one unwrap per key, so only a forger runs the budget down.
+      RefillUnwrapBudget(rt, w.now_ms());
+      if (rt.unwrap_tokens == 0) return Drop::kEktUnwrapBudget;
       const ekt::KeyWrapper* kw = w.WrapperFor(*g);
       if (kw == nullptr) return Drop::kEktUnwrapFailed;
       w.counters().ekt_unwraps.Add();
       ekt::MasterKeyBytes key;
       bool ok;
-      if (want == ekt::EktFormat::kInTag) {
+      if (g->format == ekt::EktFormat::kInTag) {
         ok = ekt::DecryptInTagEmk(*kw, g->cipher, ct, key);
       } else {
         ok = ekt::DecryptRfc8870(*kw, ct, ssrc, key, field_roc);
         roc_known = ok;
       }
-      if (!ok) return Drop::kEktUnwrapFailed;
+      if (!ok) {
+        --rt.unwrap_tokens;
+        return Drop::kEktUnwrapFailed;
+      }
+      MasterKey master;
       std::copy(key.begin(), key.end(), master.key.begin());
       master.salt = g->salt;
       OPENSSL_cleanse(key.data(), key.size());
@@ -265,13 +330,6 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
       OPENSSL_cleanse(auth.data(), auth.size());
     }
     if (new_key) {
-      // RFC 8870 ciphertexts also change with the ROC; only a different key is a key change, and
-      // only a key change must come with a newer epoch (anti-rollback).
-      const bool same_key = rt.emk_len != 0 && std::memcmp(&m.prov, &rt.key, sizeof(m.prov)) == 0;
-      if (e->trailer == TrailerFormat::kEktRfc8870 && rt.emk_len != 0 && !same_key &&
-          static_cast<int16_t>(m.epoch - rt.ekt_epoch) <= 0) {
-        return Drop::kEktEpochRollback;
-      }
       m.learning = true;
       m.emk = ct.data();
       m.emk_len = static_cast<uint8_t>(ct.size());
@@ -281,8 +339,9 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
 
     if (rt.packets >= rt.lifetime_limit) return Drop::kKeyExhausted;
     // A ROC the packet proves (in-tag: in clear under the tag; RFC 8870: sealed in the wrap) gives
-    // the index outright, so a stream that lost track (an outage, a fresh slot) recovers at the next
-    // long form. It cannot lower a known ROC: an index below the window is refused as too old.
+    // the index outright, so a fresh stream starts at the sender's index and a stream that lost
+    // track through an outage recovers at the next long form. It cannot lower a known ROC: an
+    // index below the window is refused as too old.
     uint64_t index;
     if (roc_known) {
       index = (uint64_t{field_roc} << 16) | v.seq;
@@ -300,6 +359,19 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
       // Below index 0, or past ROC 2^32-1: the latter means the key is used up.
       return rt.replay.roc() == 0xFFFFFFFF ? Drop::kKeyExhausted : Drop::kReplayTooOld;
     }
+    if (roc_known && rt.replay.initialized() && index > rt.replay.highest() &&
+        index != rt.replay.EstimateSrtpIndex(v.seq)) {
+      // The field puts the packet further ahead than its sequence number says (at least 2^15
+      // packets past the highest index; the estimate itself follows any wrap). A sender can have
+      // got that far only if the stream was silent long enough: at kMaxStreamPacketRate, 2^15
+      // packets take 4 s, and a leg silent for 10 s is removed, so a genuine long outage stays
+      // within the bound. A verified field far ahead of a running stream would strand its
+      // genuine packets below the replay window: refused.
+      const uint64_t quiet_ms = w.now_ms() > rt.last_accept_ms ? w.now_ms() - rt.last_accept_ms : 0;
+      if (index - rt.replay.highest() > kMaxStreamPacketRate * quiet_ms / 1000) {
+        return Drop::kEktRocOutOfRange;
+      }
+    }
     switch (rt.replay.Check(index)) {
       case ReplayVerdict::kNew: break;
       case ReplayVerdict::kDuplicate: return Drop::kReplayDuplicate;
@@ -309,11 +381,10 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     bool late = false;  // maybe sent under the previous key: also try the current one
     if (m.learning) {
       key = &m.prov;
-      if (!pending) {
-        rt.pending_burst = w.burst_serial();
-        rt.pending_pos = pos;
-      }
     } else if (is_prev) {
+      // The previous key covers only what came before its successor: someone who still holds it
+      // (a former member) must not be able to use it to push the stream's index ahead.
+      if (index >= rt.key_start_index) return Drop::kEktStaleKey;
       key = &rt.prev_key;
     } else if (!is_current && rt.has_prev && index < rt.key_start_index) {
       key = &rt.prev_key;  // sent before the key change, arriving late
@@ -335,6 +406,23 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     } else {
       StoreBe32(p.data + auth_end, static_cast<uint32_t>(index >> 16));
       mac_len = auth_end + kRocLen;
+    }
+    if (m.learning && !as_pending) {
+      // The first announcement of a key in this burst is verified here, at once, before it may
+      // stand for the burst's later packets: junk placed ahead of the genuine announcement then
+      // claims nothing, and the ISN and ROC installed are those of a packet that verified. Only
+      // new keys pay this extra MAC.
+      uint8_t mac[20];
+      HmacSha1(m.prov, {p.data, mac_len}, mac);
+      const bool verified = SameTag(mac, m.saved, e->tag_len);
+      OPENSSL_cleanse(mac, sizeof(mac));
+      if (!verified) {
+        std::memcpy(p.data + auth_end, m.saved, e->tag_len);
+        --rt.unwrap_tokens;
+        return Drop::kEktKeyUnverified;
+      }
+      rt.pending_burst = w.burst_serial();
+      rt.pending_pos = pos;
     }
     m.key = *key;
     job = MacJob{p.data, mac_len, &m.key, m.mac};
@@ -369,7 +457,8 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     if (Drop d = ParseRtcp(bytes, 4 + e->tag_len, v); d != Drop::kNone) return d;
     if (e->rt_slot >= w.stream_slots()) return Drop::kNoStreamState;
     StreamRt& rt = w.stream(e->rt_slot);
-    if (!rt.Holds(*e)) rt.Install(*e);
+    if (!rt.Holds(*e)) rt.Install(*e, w.now_ms());
+    if (!FromItsSource(*e, rt, p)) return Drop::kSourceMismatch;
     if (rt.packets >= rt.lifetime_limit) return Drop::kKeyExhausted;
     const uint16_t auth_end = static_cast<uint16_t>(p.len - e->tag_len);
     // E flag | 31-bit SRTCP index, the last word of the authenticated portion.
@@ -412,9 +501,10 @@ void InstallLearned(StreamRt& rt, const InMeta& src, uint64_t index, WorkerCount
   }
   if (rt.emk_len != 0) {
     // A verified packet of an older key (late, or replayed inside the window) proves that key,
-    // not that it is current: it must not roll the stream back.
+    // not that it is current: it must not roll the stream back. Keys are ordered by the indices
+    // of the packets that prove them, which their tags cover; never by the RFC 8870 epoch,
+    // which nothing authenticates.
     if (index < rt.key_start_index) return;
-    if (!src.tag_in_mac && static_cast<int16_t>(src.epoch - rt.ekt_epoch) <= 0) return;
     rt.prev_key = rt.key;
     rt.prev_emk = rt.emk;
     rt.prev_emk_len = rt.emk_len;
@@ -436,13 +526,12 @@ void InstallLearned(StreamRt& rt, const InMeta& src, uint64_t index, WorkerCount
   std::memcpy(rt.emk.data(), src.emk, src.emk_len);
   rt.emk_len = src.emk_len;
   rt.emk_roc = src.field_roc;
-  rt.ekt_epoch = src.epoch;
   rt.packets = 0;  // a new key starts a new lifetime
   c.ekt_keys_learned.Add();
 }
 
 Drop Commit(PacketRef& p, InMeta& m, InMeta* w_in, WorkerCounters& c,
-            std::atomic<uint32_t>* gates) {
+            std::atomic<uint32_t>* gates, uint64_t now_ms) {
   const StreamEntry& e = *m.entry;
   StreamRt& rt = *m.rt;
   const uint8_t* tag;
@@ -473,6 +562,13 @@ Drop Commit(PacketRef& p, InMeta& m, InMeta* w_in, WorkerCounters& c,
     m.key = m.key2;  // re-tag with the key that verified
   }
   rt.replay.Update(m.index);
+  rt.last_accept_ms = now_ms;
+  if (e.source_policy == SourcePolicy::kLatch && !rt.has_latched) {
+    // Behind NAT: the first packet that verified names the leg's source from now on.
+    rt.latched = p.from;
+    rt.latched_port = p.from_port;
+    rt.has_latched = true;
+  }
   ++rt.packets;
   if (rt.packets >= rt.lifetime_warn_at) c.key_lifetime_warnings.Add();
   rt.accepted.store(rt.accepted.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -510,6 +606,7 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
   const size_t out_cap = std::min<size_t>(out.size(), w.max_outputs_);
   c.rx_packets.Add(pkts.size());
   ++w.burst_serial_;
+  w.now_ms_ = w.clock_();
   for (size_t i = n; i < pkts.size(); ++i) {
     pkts[i].drop = Drop::kBurstOverflow;
     CountDrop(c, Drop::kBurstOverflow);
@@ -540,7 +637,7 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
   for (size_t i = 0; i < n; ++i) {
     PacketRef& p = pkts[i];
     if (p.drop != Drop::kNone) continue;
-    p.drop = Commit(p, sc.in[i], sc.in.data(), c, snap.gate_cells());
+    p.drop = Commit(p, sc.in[i], sc.in.data(), c, snap.gate_cells(), w.now_ms_);
     if (p.drop == Drop::kNone) sc.in[i].rank = accepted++;
   }
 
@@ -673,10 +770,12 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
   }
   std::copy_n(sc.reorder.begin(), n, pkts.begin());  // the overflow, if any, stays at the tail
   // Keys a packet announced live on only in the stream state once installed.
+  // `key` too: a learning packet's is the provisional key, and a failed one's may be a forger's.
   for (size_t i = 0; i < n; ++i) {
     if (sc.in[i].learning || sc.in[i].dual) {
       OPENSSL_cleanse(&sc.in[i].prov, sizeof(HmacSha1Key));
       OPENSSL_cleanse(&sc.in[i].key2, sizeof(HmacSha1Key));
+      OPENSSL_cleanse(&sc.in[i].key, sizeof(HmacSha1Key));
     }
   }
   return BurstResult{accepted, static_cast<uint16_t>(slot)};

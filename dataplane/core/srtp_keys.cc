@@ -71,6 +71,10 @@ bool AuthKeyDeriver::Derive(const MasterKey& master, KeyUse use,
   const bool ok = EVP_EncryptInit_ex2(ctx, Aes128Ctr(), master.key.data(), iv, nullptr) == 1 &&
                   EVP_EncryptUpdate(ctx, auth.data(), &n, auth.data(), kSessionAuthKeyLen) == 1;
   OPENSSL_cleanse(iv, sizeof(iv));
+  // The context would keep the master key's AES schedule until the next key: overwrite it with
+  // an all-zero key's (one key expansion, paid only when a key is learned).
+  static constexpr uint8_t kZero[16] = {};
+  if (EVP_EncryptInit_ex2(ctx, nullptr, kZero, kZero, nullptr) != 1) return false;
   return ok;
 }
 

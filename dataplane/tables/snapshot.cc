@@ -36,11 +36,37 @@ Rewrite Compile(const std::optional<CsrcRewrite>& r) {
 
 }  // namespace
 
+void Snapshot::Wipe() {
+  for (StreamEntry& e : streams_) OPENSSL_cleanse(&e.mac_key, sizeof(e.mac_key));
+  for (EktGroupEntry& g : groups_ekt_) OPENSSL_cleanse(g.kek.data(), g.kek.size());
+}
+
+Snapshot::~Snapshot() { Wipe(); }
+
+Snapshot& Snapshot::operator=(Snapshot&& o) noexcept {
+  if (this != &o) {
+    Wipe();
+    index_ = std::move(o.index_);
+    streams_ = std::move(o.streams_);
+    groups_ = std::move(o.groups_);
+    dests_ = std::move(o.dests_);
+    group_index_ = std::move(o.group_index_);
+    groups_ekt_ = std::move(o.groups_ekt_);
+    slot_bound_ = o.slot_bound_;
+    gate_cells_ = o.gate_cells_;
+  }
+  return *this;
+}
+
 absl::StatusOr<Snapshot> Snapshot::Build(std::span<const StreamConfig> configs,
                                          std::span<const ekt::GroupParams> ekt_groups,
                                          const GateBank* gates) {
   Snapshot s;
   if (gates != nullptr) s.gate_cells_ = gates->cells();
+  // Reserved so that neither vector reallocates: a reallocation would free a copy of every KEK
+  // or session key unwiped.
+  s.groups_ekt_.reserve(ekt_groups.size());
+  s.streams_.reserve(configs.size());
   auto gate_ok = [&](GateRef g) { return gates != nullptr && g.index != 0 && g.index < gates->size(); };
   for (const ekt::GroupParams& g : ekt_groups) {
     if (auto st = ekt::Validate(g); !st.ok()) return st;
@@ -54,17 +80,23 @@ absl::StatusOr<Snapshot> Snapshot::Build(std::span<const StreamConfig> configs,
     ge.kek_len = static_cast<uint8_t>(g.kek.size());
     std::copy(g.kek.begin(), g.kek.end(), ge.kek.begin());
     ge.salt = g.salt;
-    // Equal for equal (SPI, KEK) across snapshots; a one-way digest so the id says nothing of the KEK.
+    // Equal for equal (SPI, KEK) across snapshots; a one-way digest so the id says nothing of the
+    // KEK. The input is built on the stack and wiped: no heap copy of the KEK is left behind.
     uint8_t digest[SHA256_DIGEST_LENGTH];
-    std::vector<uint8_t> in(g.kek.begin(), g.kek.end());
-    in.push_back(static_cast<uint8_t>(g.spi >> 8));
-    in.push_back(static_cast<uint8_t>(g.spi));
-    SHA256(in.data(), in.size(), digest);
+    uint8_t in[34];
+    std::copy(g.kek.begin(), g.kek.end(), in);
+    in[g.kek.size()] = static_cast<uint8_t>(g.spi >> 8);
+    in[g.kek.size() + 1] = static_cast<uint8_t>(g.spi);
+    SHA256(in, g.kek.size() + 2, digest);
     std::memcpy(&ge.id, digest, sizeof(ge.id));
-    OPENSSL_cleanse(in.data(), in.size());
+    OPENSSL_cleanse(in, sizeof(in));
     s.groups_ekt_.push_back(ge);
+    OPENSSL_cleanse(&ge, sizeof(ge));
   }
-  s.streams_.reserve(configs.size());
+  if (s.groups_ekt_.size() >= kNoEktGroup) {
+    return absl::InvalidArgumentError(absl::StrFormat("%d EKT groups; at most %d",
+                                                      s.groups_ekt_.size(), kNoEktGroup - 1));
+  }
   absl::flat_hash_set<uint32_t> slots;
   absl::flat_hash_set<uint16_t> opened_gates;
   for (const StreamConfig& c : configs) {
@@ -112,6 +144,33 @@ absl::StatusOr<Snapshot> Snapshot::Build(std::span<const StreamConfig> configs,
       // previous owner.
       e.key_id = key ^ (uint64_t{static_cast<uint8_t>(c.trailer)} << 62);
     }
+    if (c.trailer != TrailerFormat::kPlain) {
+      const ekt::EktFormat want = c.trailer == TrailerFormat::kEktInTag ? ekt::EktFormat::kInTag
+                                                                        : ekt::EktFormat::kRfc8870;
+      auto resolve = [&](uint16_t spi, uint16_t& out) -> absl::Status {
+        auto it = s.group_index_.find(spi);
+        if (it == s.group_index_.end() || s.groups_ekt_[it->second].format != want) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "%s stream SSRC 0x%08x on port %d names EKT SPI %d, which is not a configured %s "
+              "group", kind, c.ssrc, c.local_port, spi, ekt::EktFormatName(want)));
+        }
+        out = static_cast<uint16_t>(it->second);
+        return absl::OkStatus();
+      };
+      if (auto st = resolve(c.ekt_spi, e.ekt_group); !st.ok()) return st;
+      if (c.ekt_spi_retiring != 0 && c.ekt_spi_retiring != c.ekt_spi) {
+        if (auto st = resolve(c.ekt_spi_retiring, e.ekt_group_alt); !st.ok()) return st;
+      }
+    }
+    if (c.source_policy == SourcePolicy::kSignalled &&
+        (c.source.family == 0 || c.source_port == 0)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s stream SSRC 0x%08x on port %d: a signalled source needs an address and a port",
+          kind, c.ssrc, c.local_port));
+    }
+    e.source_policy = c.source_policy;
+    e.source = c.source;
+    e.source_port = c.source_port;
     e.rt_slot = c.rt_slot;
     e.key_epoch = c.key_epoch;
     e.initial_roc = c.initial_roc;
@@ -181,6 +240,7 @@ absl::StatusOr<Snapshot> Snapshot::Build(std::span<const StreamConfig> configs,
     }
     s.slot_bound_ = std::max(s.slot_bound_, c.rt_slot + 1);
     s.streams_.push_back(e);
+    OPENSSL_cleanse(&e.mac_key, sizeof(e.mac_key));
   }
   return s;
 }

@@ -73,6 +73,20 @@ absl::Status EktSender::ChangeKey(std::optional<MasterKey> key) {
   return Install(m);
 }
 
+absl::Status EktSender::ChangeGroup(const GroupParams& g) {
+  if (auto s = Validate(g); !s.ok()) return s;
+  if (g.format != group_.format || g.tag_32 != group_.tag_32) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "EKT SPI %d: a rotated group must keep the format and SRTP profile of SPI %d", g.spi,
+        group_.spi));
+  }
+  auto w = KeyWrapper::Create(g.kek);
+  if (!w.ok()) return w.status();
+  group_ = g;
+  wrapper_ = std::move(*w);
+  return ChangeKey();
+}
+
 absl::Status EktSender::Install(const MasterKey& m) {
   auto crypto = dataplane::SrtpCryptoContext::Create(m, Profile(group_.tag_32));
   if (!crypto.ok()) return crypto.status();

@@ -52,7 +52,7 @@ absl::Status GroupTable::Create(GroupParams g) {
   return absl::OkStatus();
 }
 
-absl::Status GroupTable::Rotate(uint16_t spi, std::vector<uint8_t> new_kek) {
+absl::Status GroupTable::Rotate(uint16_t spi, SecretBytes new_kek) {
   auto it = groups_.find(spi);
   if (it == groups_.end()) return absl::NotFoundError(absl::StrFormat("no EKT group with SPI %d", spi));
   GroupParams g = it->second;

@@ -1,6 +1,7 @@
 #include "mpswitch/control/keylog.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -53,6 +54,38 @@ TEST(KeylogTest, WritesTheDocumentedLines) {
   std::filesystem::remove(path);
   auto bad = Keylog::Open("/nonexistent-dir/keylog");
   EXPECT_FALSE(bad.ok());
+}
+
+}  // namespace
+}  // namespace mpswitch::control
+
+namespace mpswitch::control {
+namespace {
+
+// The key log holds keys in clear: it is created readable by its owner only, and a file that was
+// already there with wider permissions is narrowed before anything is written to it.
+TEST(KeylogTest, FileIsOwnerOnly) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("mpswitch_keylog_mode_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path fresh = dir / "new.keys";
+  const fs::path wide = dir / "existing.keys";
+  { std::ofstream(wide) << ""; }
+  fs::permissions(wide, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                            fs::perms::others_read);
+  ::testing::internal::CaptureStderr();
+  auto a = Keylog::Open(fresh.string());
+  auto b = Keylog::Open(wide.string());
+  const std::string warning = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(a.ok() && *a);
+  ASSERT_TRUE(b.ok() && *b);
+  EXPECT_NE(warning.find("0600"), std::string::npos) << "the warning says who can read the file";
+  const fs::perms owner_only = fs::perms::owner_read | fs::perms::owner_write;
+  EXPECT_EQ(fs::status(fresh).permissions() & fs::perms::all, owner_only);
+  EXPECT_EQ(fs::status(wide).permissions() & fs::perms::all, owner_only);
+  a->reset();
+  b->reset();
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -30,7 +30,9 @@ class MediaSwitchTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dataplane::io::SocketBackendConfig c;
-    c.first_port = 20600;
+    // ctest runs the tests of this binary as separate processes, two at a time: each test takes
+    // its own four ports so that two of them never bind the same one.
+    c.first_port = static_cast<uint16_t>(20600 + 4 * TestIndex());
     c.port_count = 4;  // two legs
     auto b = dataplane::io::SocketBackend::Create(c);
     ASSERT_TRUE(b.ok()) << b.status();
@@ -40,6 +42,19 @@ class MediaSwitchTest : public ::testing::Test {
     o.first_port = c.first_port;
     o.port_count = c.port_count;
     node_ = std::make_unique<MediaSwitch>(o, *dp_);
+  }
+  static int TestIndex() {
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    const char* const tests[] = {"AdmitsLegsOnDistinctPortsAndPublishesTheirStreams",
+                                 "MeetingsGetTheirOwnGroupsAndThePolicyDecides",
+                                 "ALegTimedOutWhileAnotherJoinsGivesItsPortsBack",
+                                 "RefusesWhatItCannotCarry",
+                                 "LeavingRotatesTheGroupAndReadmissionStartsClean"};
+    for (size_t i = 0; i < std::size(tests); ++i) {
+      if (name == tests[i]) return static_cast<int>(i);
+    }
+    ADD_FAILURE() << "give test " << name << " its own ports in TestIndex";
+    return 50;
   }
   LegAddress Addr(uint16_t port) { return {dataplane::IpAddr::FromV4(0x7f000001), port, static_cast<uint16_t>(port + 1)}; }
 
@@ -61,7 +76,7 @@ TEST_F(MediaSwitchTest, AdmitsLegsOnDistinctPortsAndPublishesTheirStreams) {
   EXPECT_EQ(ports.size(), 4u);
   for (uint16_t p : ports) {
     EXPECT_GE(p, 20600);
-    EXPECT_LT(p, 20604);
+    EXPECT_LT(p, 20604);  // the first test's range
   }
   // Secure legs of a secure meeting get the meeting's group, which is the same for both.
   ASSERT_TRUE(a->group && b->group);
@@ -159,6 +174,87 @@ TEST_F(MediaSwitchTest, RefusesWhatItCannotCarry) {
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(bad.Join(*m, Leg("a", 0x100), Addr(40000), 0).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace mpswitch::control
+
+namespace mpswitch::control {
+namespace {
+
+const dataplane::StreamEntry* StreamOf(const dataplane::DataplaneTables* t, uint16_t port,
+                                       uint32_t ssrc) {
+  return t == nullptr ? nullptr : t->media.Find(port, ssrc, dataplane::StreamKind::kSrtp);
+}
+
+// A leg that leaves still holds the meeting's KEK: the others get a new group at once, the old
+// one is accepted for the grace period only, and a leg admitted again with the same SSRCs gets
+// streams the dataplane treats as new (a new key epoch), accepted only from its own address.
+TEST_F(MediaSwitchTest, LeavingRotatesTheGroupAndReadmissionStartsClean) {
+  MeetingConfig mc;
+  mc.conference_id = "9005";
+  auto m = node_->CreateMeeting(mc);
+  ASSERT_TRUE(m.ok());
+  auto a = node_->Join(*m, Leg("a", 0x100), Addr(40000), 0);
+  LegAddress nat = Addr(40002);
+  nat.behind_nat = true;
+  auto b = node_->Join(*m, Leg("b", 0x200), nat, 0);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(node_->Step(10).ok());
+  (void)node_->TakeEvents();
+  const dataplane::DataplaneTables* t = backend_->current();
+  const dataplane::StreamEntry* av = StreamOf(t, a->video_port, 0x100);
+  ASSERT_NE(av, nullptr);
+  EXPECT_EQ(av->source_policy, dataplane::SourcePolicy::kSignalled);
+  EXPECT_EQ(av->source, dataplane::IpAddr::FromV4(0x7f000001));
+  EXPECT_EQ(av->source_port, 40000);
+  EXPECT_EQ(StreamOf(t, a->audio_port, 0x110)->source_port, 40001);
+  EXPECT_EQ(StreamOf(t, b->video_port, 0x200)->source_policy, dataplane::SourcePolicy::kLatch);
+  const uint32_t a_epoch = av->key_epoch;
+  const ekt::GroupParams old = node_->group(*m);
+  EXPECT_EQ(t->media.Group(av->ekt_group)->spi, old.spi);
+  EXPECT_EQ(av->ekt_group_alt, dataplane::kNoEktGroup);
+
+  ASSERT_TRUE(node_->Leave(*m, a->leg, 100).ok());
+  EXPECT_EQ(node_->rotations(), 1u);
+  const ekt::GroupParams& fresh = node_->group(*m);
+  EXPECT_NE(fresh.spi, old.spi);
+  EXPECT_NE(fresh.kek, old.kek);
+  ASSERT_TRUE(node_->retiring_group(*m).has_value());
+  EXPECT_EQ(node_->retiring_group(*m)->spi, old.spi);
+  int handed = 0;
+  for (const SwitchEvent& e : node_->TakeEvents()) {
+    if (e.event.kind != Event::Kind::kGroupKey) continue;
+    ++handed;
+    EXPECT_EQ(e.event.leg, b->leg) << "only the remaining leg gets the new group";
+    ASSERT_TRUE(e.group.has_value());
+    EXPECT_EQ(e.group->spi, fresh.spi);
+    EXPECT_EQ(e.group->kek, fresh.kek);
+  }
+  EXPECT_EQ(handed, 1);
+  ASSERT_TRUE(node_->Step(110).ok());
+  t = backend_->current();
+  const dataplane::StreamEntry* bv = StreamOf(t, b->video_port, 0x200);
+  ASSERT_NE(bv, nullptr);
+  EXPECT_EQ(t->media.Group(bv->ekt_group)->spi, fresh.spi);
+  ASSERT_NE(t->media.Group(bv->ekt_group_alt), nullptr);
+  EXPECT_EQ(t->media.Group(bv->ekt_group_alt)->spi, old.spi);
+
+  // Past the grace period the old group is gone from the dataplane.
+  ASSERT_TRUE(node_->Step(100 + MediaSwitchOptions{}.group_retire_after_ms).ok());
+  EXPECT_FALSE(node_->retiring_group(*m).has_value());
+  t = backend_->current();
+  EXPECT_EQ(t->media.FindGroup(old.spi), nullptr);
+  EXPECT_EQ(StreamOf(t, b->video_port, 0x200)->ekt_group_alt, dataplane::kNoEktGroup);
+
+  // The same endpoint again, same SSRCs: a new admission, so new stream state.
+  auto again = node_->Join(*m, Leg("a", 0x100), Addr(40000), 2200);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->group->spi, fresh.spi);
+  ASSERT_TRUE(node_->Step(2210).ok());
+  const dataplane::StreamEntry* av2 = StreamOf(backend_->current(), again->video_port, 0x100);
+  ASSERT_NE(av2, nullptr);
+  EXPECT_NE(av2->key_epoch, a_epoch);
 }
 
 }  // namespace

@@ -54,6 +54,7 @@ struct Meeting {
       c.profile = group.tag_32 ? SrtpProfile::kAesCm128HmacSha1_32 : SrtpProfile::kAesCm128HmacSha1_80;
       c.trailer = group.format == EktFormat::kInTag ? dataplane::TrailerFormat::kEktInTag
                                                     : dataplane::TrailerFormat::kEktRfc8870;
+      c.ekt_spi = group.spi;
       c.trailing = i == 0 ? dataplane::TrailingByte::kVideoRefresh : dataplane::TrailingByte::kAudioActivity;
       c.rt_slot = i;
       c.routes = {{1, dataplane::CsrcRewrite{1, std::nullopt}}, {2, dataplane::CsrcRewrite{3, uint8_t{1}}}};

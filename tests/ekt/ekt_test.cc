@@ -19,11 +19,11 @@ TEST(GroupTableTest, CreateRotateRetire) {
   ASSERT_TRUE(t.Create(InTag(3)).ok());
   EXPECT_EQ(t.Create(InTag(3)).code(), absl::StatusCode::kAlreadyExists);
   ASSERT_NE(t.Find(3), nullptr);
-  ASSERT_TRUE(t.Rotate(3, std::vector<uint8_t>(16, 9)).ok());
+  ASSERT_TRUE(t.Rotate(3, ekt::SecretBytes(16, 9)).ok());
   EXPECT_EQ(t.Find(3)->kek[0], 9);
-  EXPECT_FALSE(t.Rotate(3, std::vector<uint8_t>(7, 9)).ok());  // wrong KEK size keeps the old one
+  EXPECT_FALSE(t.Rotate(3, ekt::SecretBytes(7, 9)).ok());  // wrong KEK size keeps the old one
   EXPECT_EQ(t.Find(3)->kek.size(), 16u);
-  EXPECT_EQ(t.Rotate(4, std::vector<uint8_t>(16, 9)).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(t.Rotate(4, ekt::SecretBytes(16, 9)).code(), absl::StatusCode::kNotFound);
   ASSERT_TRUE(t.Retire(3).ok());
   EXPECT_EQ(t.Find(3), nullptr);
   EXPECT_EQ(t.Retire(3).code(), absl::StatusCode::kNotFound);

@@ -72,7 +72,7 @@ TEST(EktVectorsTest, ImplementationMatchesEveryVector) {
     g.format = o.at("format") == "intag" ? EktFormat::kInTag : EktFormat::kRfc8870;
     g.cipher = CipherOf(o.at("ekt_cipher"));
     g.tag_32 = o.at("profile") == "AES_CM_128_HMAC_SHA1_32";
-    g.kek = FromHex(o.at("kek"));
+    { const auto k = FromHex(o.at("kek")); g.kek.assign(k.begin(), k.end()); }
     auto salt = FromHex(o.at("master_salt"));
     std::copy(salt.begin(), salt.end(), g.salt.begin());
     const uint32_t ssrc = static_cast<uint32_t>(std::stoul(o.at("ssrc")));
@@ -103,6 +103,7 @@ TEST(EktVectorsTest, ImplementationMatchesEveryVector) {
     cfg.profile = profile;
     cfg.trailer = g.format == EktFormat::kInTag ? dataplane::TrailerFormat::kEktInTag
                                                 : dataplane::TrailerFormat::kEktRfc8870;
+    cfg.ekt_spi = g.spi;
     cfg.trailing = strip ? dataplane::TrailingByte::kAudioActivity : dataplane::TrailingByte::kNone;
     const uint32_t csrc_out = static_cast<uint32_t>(std::stoul(o.at("csrc_out")));
     cfg.routes = {{1, dataplane::CsrcRewrite{static_cast<uint8_t>(csrc_out & 0xf), std::nullopt}}};

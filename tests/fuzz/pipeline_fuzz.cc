@@ -53,12 +53,16 @@ struct World {
     add(4, StreamKind::kSrtp, SrtpProfile::kAesCm128HmacSha1_80, TrailingByte::kAudioActivity,
         {{1, CsrcRewrite{2, std::nullopt}}, {2, std::nullopt}});
     cfgs.back().trailer = TrailerFormat::kEktInTag;
+    cfgs.back().ekt_spi = 1;
+    cfgs.back().ekt_spi_retiring = 2;  // as during a KEK rotation: both groups announce
     add(5, StreamKind::kSrtp, SrtpProfile::kAesCm128HmacSha1_32, TrailingByte::kNone,
         {{1, CsrcRewrite{3, std::nullopt}}});
     cfgs.back().trailer = TrailerFormat::kEktInTag;
+    cfgs.back().ekt_spi = 2;
     add(6, StreamKind::kSrtp, SrtpProfile::kAesCm128HmacSha1_80, TrailingByte::kVideoRefresh,
         {{1, CsrcRewrite{1, std::nullopt}}});
     cfgs.back().trailer = TrailerFormat::kEktRfc8870;
+    cfgs.back().ekt_spi = 3;
     const auto groups = mpswitch::fuzz::FuzzGroups();
     auto s = Snapshot::Build(cfgs, groups);
     if (!s.ok()) __builtin_trap();

@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
   group.spi = 1;
   group.format = rfc8870 ? ekt::EktFormat::kRfc8870 : ekt::EktFormat::kInTag;
   group.cipher = rfc8870 ? ekt::EktCipher::kAesKwp128 : ekt::EktCipher::kAes128Ecb;
-  group.kek = oracle::RandomBytes(rng, 16);
+  { const auto k = oracle::RandomBytes(rng, 16); group.kek.assign(k.begin(), k.end()); }
   for (auto& b : group.salt) b = static_cast<uint8_t>(rng());
   if (*keylog) (*keylog)->Ekt(group);
   ekt::GroupTable groups;
@@ -126,6 +126,7 @@ int main(int argc, char** argv) {
         c.local_port = kPort;
         c.ssrc = s.ssrc;
         c.trailer = rfc8870 ? TrailerFormat::kEktRfc8870 : TrailerFormat::kEktInTag;
+        c.ekt_spi = group.spi;
         c.rt_slot = static_cast<uint32_t>(cfgs.size());
         c.trailing = s.video ? TrailingByte::kVideoRefresh : TrailingByte::kAudioActivity;
         for (int to = 0; to < static_cast<int>(rooms.size()); ++to) {

@@ -102,6 +102,7 @@ int main() {
     cfg.profile = c.tag_32 ? dataplane::SrtpProfile::kAesCm128HmacSha1_32 : dataplane::SrtpProfile::kAesCm128HmacSha1_80;
     cfg.trailer = c.format == ekt::EktFormat::kInTag ? dataplane::TrailerFormat::kEktInTag : dataplane::TrailerFormat::kEktRfc8870;
     cfg.trailing = c.strip ? dataplane::TrailingByte::kAudioActivity : dataplane::TrailingByte::kNone;
+    cfg.ekt_spi = g.spi;
     cfg.routes = {{1, dataplane::CsrcRewrite{c.sink, std::nullopt}}};
     auto snap = std::move(*dataplane::Snapshot::Build({&cfg, 1}, {&g, 1}));
     dataplane::WorkerState w(1, dataplane::MakeScalarMacKernel());

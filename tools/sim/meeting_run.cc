@@ -349,6 +349,21 @@ void MeetingRun::HandleEvents() {
             src && src->sender ? src->sender->last_refresh_ms(e.ssrc) : -1));
         break;
       }
+      case control::Event::Kind::kGroupKey: {
+        // TIP SPIMAP with the meeting's new group, delivered in-process: the room learns keys
+        // under it and announces its own new keys under it.
+        auto it = room_of_leg_.find({se.meeting, e.leg});
+        if (it == room_of_leg_.end() || !se.group) break;
+        Room& r = rooms_[it->second];
+        if (absl::Status st = r.receiver->AddGroup(*se.group); !st.ok()) {
+          log_.push_back(absl::StrFormat("%s: the new group was refused: %s", r.spec.name,
+                                         st.message()));
+        } else if (absl::Status st2 = r.sender->ChangeGroup(*se.group); !st2.ok()) {
+          log_.push_back(absl::StrFormat("%s: cannot announce under the new group: %s",
+                                         r.spec.name, st2.message()));
+        }
+        break;
+      }
       case control::Event::Kind::kLog:
       case control::Event::Kind::kLegRefused:
       case control::Event::Kind::kLegRemoved:

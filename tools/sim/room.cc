@@ -160,6 +160,16 @@ void RoomSender::LogKey(const Stream& s) {
   if (keylog_) keylog_->Srtp(s.ssrc, s.sender->master(), dataplane::SrtpProfile::kAesCm128HmacSha1_80);
 }
 
+absl::Status RoomSender::ChangeGroup(const ekt::GroupParams& group) {
+  for (auto& [ssrc, s] : streams_) {
+    if (absl::Status st = s.sender->ChangeGroup(group); !st.ok()) return st;
+    ++key_changes_;
+    LogKey(s);
+  }
+  ++group_changes_;
+  return absl::OkStatus();
+}
+
 void RoomSender::RequestRefresh(uint32_t ssrc) {
   auto it = streams_.find(ssrc);
   if (it != streams_.end() && it->second.video) it->second.refresh_wanted = true;

@@ -711,6 +711,8 @@ int DpdkBackend::Impl::WorkerLoop(Worker& w) {
             const uint8_t* end = static_cast<uint8_t*>(m->buf_addr) + m->buf_len;
             r.capacity = static_cast<uint16_t>(std::min<ptrdiff_t>(end - payload, 0xffff));
             r.local_port = fi.dst_port;
+            r.from = fi.src;
+            r.from_port = fi.src_port;
             r.user = m;
             continue;
           }

@@ -311,6 +311,7 @@ void SocketBackend::Run(Worker& w) {
           r.len = static_cast<uint16_t>(len);
           r.capacity = w.cap;
           r.local_port = sock.port;
+          FromSockaddr(w.rx_addr[static_cast<size_t>(i)], r.from, r.from_port);
           continue;
         }
         if (len > PuntedDatagram::kMaxLen) {

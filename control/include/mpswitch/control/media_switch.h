@@ -52,16 +52,25 @@ struct MediaSwitchOptions {
   ekt::EktCipher ekt_cipher = ekt::EktCipher::kAes128Ecb;
   size_t gate_cells = 4096;
   Keylog* keylog = nullptr;  // the opt-in debug key log: every group KEK the switch creates
+  // After a KEK rotation, how long the dataplane still accepts announcements under the group it
+  // replaced: the time the remaining legs need to get the new group (TIP SPIMAP) and announce
+  // their new keys under it. Whoever left holds the old KEK until then, but its media is refused
+  // by source address all along.
+  int64_t group_retire_after_ms = 2000;
   // Measure the heap each tables build takes (last_tables_bytes), for benchmarks: mallinfo2
   // walks and locks every arena, which the control loop need not pay otherwise.
   bool measure_table_memory = false;
 };
 
 // Where a leg receives the switch's media.
+// Media is symmetric (RFC 4961): the leg sends from where it receives, and the switch accepts the
+// leg's streams from there only. A leg behind NAT sends from an address it cannot know; with
+// `behind_nat` the first packet of each stream that verifies pins its source instead.
 struct LegAddress {
   dataplane::IpAddr addr;
   uint16_t video_port = 0;
   uint16_t audio_port = 0;
+  bool behind_nat = false;
 };
 
 struct Admission {
@@ -76,6 +85,7 @@ struct Admission {
 struct SwitchEvent {
   size_t meeting = 0;
   Event event;
+  std::optional<ekt::GroupParams> group;  // Event::Kind::kGroupKey: the meeting's new group
 };
 
 class MediaSwitch {
@@ -95,7 +105,14 @@ class MediaSwitch {
   // unusable (fewer than 2 ports, or past 65535).
   absl::StatusOr<Admission> Join(size_t meeting, const LegConfig& leg, const LegAddress& address,
                                  int64_t now_ms);
+  // Removes a leg, frees its ports and rotates the meeting's group (RotateGroup).
   absl::Status Leave(size_t meeting, LegId leg, int64_t now_ms);
+  // A new EKT group for the meeting (fresh SPI, KEK and salt), handed to every remaining leg that
+  // may hold it (Event::Kind::kGroupKey, TIP SPIMAP once TIP exists). Done whenever a leg leaves
+  // or is removed, so that a former member's KEK stops being accepted. The dataplane accepts
+  // announcements under the replaced group for group_retire_after_ms more; a rotation within
+  // that time retires the older group at once.
+  absl::Status RotateGroup(size_t meeting, int64_t now_ms);
   absl::Status SetMode(size_t meeting, SwitchingMode mode, int64_t now_ms);
 
   // One turn of the control loop (meeting_tables.h gives the order): switches the dataplane made
@@ -109,6 +126,11 @@ class MediaSwitch {
   size_t meetings() const { return meetings_.size(); }
   const Meeting& meeting(size_t m) const { return *meetings_[m].meeting; }
   const ekt::GroupParams& group(size_t m) const { return meetings_[m].group; }
+  // The group a rotation replaced, while the dataplane still accepts it.
+  const std::optional<ekt::GroupParams>& retiring_group(size_t m) const {
+    return meetings_[m].retiring;
+  }
+  uint64_t rotations() const { return rotations_; }
   // The leg of a meeting an SSRC belongs to, if any.
   std::optional<LegId> LegOfSsrc(size_t meeting, uint32_t ssrc) const;
   uint64_t publications() const { return publications_; }
@@ -123,6 +145,8 @@ class MediaSwitch {
   struct MeetingState {
     std::unique_ptr<Meeting> meeting;
     ekt::GroupParams group;
+    std::optional<ekt::GroupParams> retiring;
+    int64_t retire_at_ms = 0;
     uint64_t published_version = ~uint64_t{0};
   };
   struct LegPorts {
@@ -131,9 +155,12 @@ class MediaSwitch {
   };
 
   absl::Status Publish();
-  void Release(size_t meeting, LegId leg);
+  // A fresh group: unused SPI, random KEK and salt, in the format the options name.
+  absl::StatusOr<ekt::GroupParams> NewGroup();
+  void SetStreamSpis(size_t meeting);
+  void Release(size_t meeting, LegId leg, int64_t now_ms);
   // Moves a meeting's events to events_, giving back the ports of legs it removed.
-  void AbsorbEvents(size_t meeting);
+  void AbsorbEvents(size_t meeting, int64_t now_ms);
 
   MediaSwitchOptions options_;
   Dataplane& dataplane_;
@@ -151,6 +178,8 @@ class MediaSwitch {
   bool dirty_ = true;
   uint64_t generation_ = 0;
   uint64_t publications_ = 0;
+  uint64_t rotations_ = 0;
+  uint32_t next_instance_ = 1;
   size_t streams_ = 0;
   size_t last_tables_bytes_ = 0;
 };

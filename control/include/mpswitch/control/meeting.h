@@ -123,6 +123,10 @@ struct Event {
     kLegRemoved,
     // An operator log line (text), e.g. the security state changes of PROTOCOLS.md §8.
     kLog,
+    // Give `leg` the meeting's new EKT group (TIP SPIMAP) after its key encrypting key was
+    // rotated because a leg left. Emitted by MediaSwitch, never by a Meeting; the group travels
+    // in SwitchEvent::group.
+    kGroupKey,
   };
   Kind kind;
   // The leg concerned (receiver for kVideoSwitched, target for kSecurityNotify).

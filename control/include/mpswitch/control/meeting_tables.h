@@ -35,6 +35,11 @@ struct LegMedia {
   uint16_t audio_port = 0;     // ... and its audio
   uint32_t video_egress = 0;   // egress entries (DataplaneTables::egress) the leg receives on
   uint32_t audio_egress = 0;
+  // Where the leg's media comes from: its streams are accepted from nowhere else.
+  dataplane::SourcePolicy source_policy = dataplane::SourcePolicy::kAny;
+  dataplane::IpAddr source;
+  uint16_t video_source_port = 0;
+  uint16_t audio_source_port = 0;
 };
 
 // How the dataplane authenticates one sender stream.
@@ -42,6 +47,13 @@ struct StreamKeying {
   dataplane::TrailerFormat trailer = dataplane::TrailerFormat::kPlain;
   dataplane::SrtpProfile profile = dataplane::SrtpProfile::kAesCm128HmacSha1_80;
   dataplane::MasterKey master;  // plain SRTP only: EKT streams learn theirs from the packets
+  // Which admission of the stream this is: a stream admitted again (the same SSRC rejoining,
+  // even on the same port and state slot) gets a new value and so starts with clean state in the
+  // dataplane (StreamConfig::key_epoch). Never 0.
+  uint32_t instance = 1;
+  // EKT streams: the meeting group's SPI, and during a KEK rotation the retiring group's (0: none).
+  uint16_t ekt_spi = 0;
+  uint16_t ekt_spi_retiring = 0;
 };
 
 // A display the dataplane switched on a refresh frame: report it with

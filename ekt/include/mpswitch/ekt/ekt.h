@@ -9,8 +9,11 @@
 // dataplane can run them per packet.
 #pragma once
 
+#include <openssl/crypto.h>
+
 #include <array>
 #include <cstddef>
+#include <memory>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -37,12 +40,30 @@ std::string_view EktCipherName(EktCipher c);  // AES_128_ECB, AESKW_128, AESKWP_
 std::string_view EktFormatName(EktFormat f);  // intag, rfc8870
 
 inline constexpr size_t kSaltLen = 14;
+
+// An allocator that wipes what it frees, so that key encrypting keys leave no copies behind when
+// a vector holding one is destroyed, reassigned or grows (every copy of a GroupParams is one).
+template <typename T>
+struct WipingAllocator {
+  using value_type = T;
+  WipingAllocator() = default;
+  template <typename U>
+  WipingAllocator(const WipingAllocator<U>&) {}
+  T* allocate(size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, size_t n) {
+    OPENSSL_cleanse(p, n * sizeof(T));
+    std::allocator<T>().deallocate(p, n);
+  }
+  template <typename U>
+  bool operator==(const WipingAllocator<U>&) const { return true; }
+};
+using SecretBytes = std::vector<uint8_t, WipingAllocator<uint8_t>>;
 inline constexpr size_t kSrtpKeyLen = 16;
 
 // One group EKT parameter set (the SPIMAP contents): what every sender of the group shares.
 struct GroupParams {
   uint16_t spi = 0;             // in-tag: 15 bits
-  std::vector<uint8_t> kek;     // 16 bytes, or 32 for kAesKwp256
+  SecretBytes kek;              // 16 bytes, or 32 for kAesKwp256
   EktCipher cipher = EktCipher::kAes128Ecb;
   EktFormat format = EktFormat::kInTag;
   bool tag_32 = false;          // SRTP profile AES_CM_128_HMAC_SHA1_32 instead of _80
@@ -67,7 +88,7 @@ class GroupTable {
  public:
   absl::Status Create(GroupParams g);
   // New KEK for an existing SPI (everything else kept). Senders must re-announce their keys.
-  absl::Status Rotate(uint16_t spi, std::vector<uint8_t> new_kek);
+  absl::Status Rotate(uint16_t spi, SecretBytes new_kek);
   absl::Status Retire(uint16_t spi);
   const GroupParams* Find(uint16_t spi) const;
   std::vector<GroupParams> All() const;

@@ -34,8 +34,12 @@ enum class Drop : uint8_t {
   kEktUnknownSpi,
   kEktUnwrapFailed,
   kEktNoKey,
-  kEktEpochRollback,
   kEktKeyUnverified,
+  kSourceMismatch,
+  kEktForeignSpi,
+  kEktRocOutOfRange,
+  kEktStaleKey,
+  kEktUnwrapBudget,
   kCount,
 };
 
@@ -71,9 +75,23 @@ inline constexpr std::array<DropInfo, kDropCount> kDropInfo = {{
     {"ekt_unknown_spi", "EKT SPI names no group of this stream's format in the current snapshot"},
     {"ekt_unwrap_failed", "encrypted master key fails its key-wrap integrity check or SSRC binding"},
     {"ekt_no_key", "short EKT form before any key was learned for the stream"},
-    {"ekt_epoch_rollback", "RFC 8870 EKT epoch not newer than the installed key's"},
     {"ekt_key_unverified", "key announced by the packet does not verify the packet's tag"},
+    {"source_mismatch", "packet for a stream arrived from another address or port than its leg's"},
+    {"ekt_foreign_spi", "EKT SPI names another meeting's group, not the stream's own"},
+    {"ekt_roc_out_of_range",
+     "EKT field's ROC runs further ahead of the stream than its sender could have sent since"},
+    {"ekt_stale_key", "packet under the previous key at or after the index its successor took over"},
+    {"ekt_unwrap_budget",
+     "too many failed key announcements on this stream lately; unwrapping paused until it refills"},
 }};
+
+constexpr bool AllDropsNamed() {
+  for (const DropInfo& d : kDropInfo) {
+    if (d.name.empty() || d.help.empty()) return false;
+  }
+  return true;
+}
+static_assert(AllDropsNamed(), "kDropInfo must name every Drop");
 
 constexpr std::string_view DropName(Drop d) { return kDropInfo[static_cast<size_t>(d)].name; }
 

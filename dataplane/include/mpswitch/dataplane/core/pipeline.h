@@ -34,6 +34,8 @@ struct PacketRef {
   uint16_t local_port = 0;
   Drop drop = Drop::kNone;
   void* user = nullptr;  // the I/O layer's handle (an mbuf); never touched
+  uint16_t from_port = 0;  // the sender's UDP port and address, for the stream's source check
+  IpAddr from;
 };
 
 // An empty buffer offered for one output copy. The pipeline sets `len` and `egress` of the first
@@ -90,6 +92,17 @@ struct WorkerCounters {
 inline constexpr uint64_t kSrtpLifetimeWarnMargin = uint64_t{1} << 32;
 inline constexpr uint64_t kSrtcpLifetimeWarnMargin = uint64_t{1} << 27;
 
+// The fastest a sender may send on one stream, packets per second: a 4K camera at 50 Mbit/s
+// sends about 4500. A ROC an EKT field announces may run ahead of the stream's highest index by
+// no more than this rate allows for the time since its last accepted packet, so one verified field
+// cannot throw a running stream's index far into the future (see Prepare in pipeline.cc).
+inline constexpr uint64_t kMaxStreamPacketRate = 8192;
+// Failed key announcements (an unwrap or the verification of its key failed) a stream may cost
+// before unwrapping pauses, and how fast that budget refills: genuine senders need one unwrap per
+// key, so only forgeries ever meet the limit.
+inline constexpr uint8_t kUnwrapBudget = 8;
+inline constexpr uint64_t kUnwrapRefillMs = 250;
+
 // Mutable state of one input stream, owned by one worker.
 struct alignas(64) StreamRt {
   ReplayWindow replay;
@@ -110,9 +123,9 @@ struct alignas(64) StreamRt {
   // EKT streams: the key in force came from a verified EKT field.
   HmacSha1Key prev_key;          // the key before the last change, for packets before its ISN
   uint64_t key_start_index = 0;  // first packet index protected by `key`
-  uint64_t pending_burst = 0;    // serial of the burst in which an unverified new key was seen
+  uint64_t pending_burst = 0;    // serial of the burst in which a verified new key was seen
   uint16_t pending_pos = 0;      // that packet's position in the burst
-  uint16_t ekt_epoch = 0;        // RFC 8870 epoch of the installed key
+  uint8_t unwrap_tokens = 0;     // failed announcements left before unwrapping pauses
   uint8_t emk_len = 0;           // 0 = no key learned yet
   uint8_t prev_emk_len = 0;
   bool has_prev = false;
@@ -120,9 +133,16 @@ struct alignas(64) StreamRt {
   uint32_t prev_emk_roc = 0;
   std::array<uint8_t, 40> emk{};  // the installed key's EMK / EKTCiphertext: unchanged = no work
   std::array<uint8_t, 40> prev_emk{};  // the previous key's, so its late packets need no work
+  uint64_t last_accept_ms = 0;   // worker clock at the latest accepted packet
+  uint64_t unwrap_refill_ms = 0; // worker clock when the budget last gained a token
+  // SourcePolicy::kLatch: the address the first verified packet came from.
+  IpAddr latched;
+  uint16_t latched_port = 0;
+  bool has_latched = false;
 
-  // Installs the snapshot's key and forgets replay state and the packet count.
-  void Install(const StreamEntry& e);
+  // Installs the snapshot's key and forgets everything else: replay state, packet count, learned
+  // EKT keys (wiped), the latched source, the unwrap budget (full again).
+  void Install(const StreamEntry& e, uint64_t now_ms);
   // Whether this state belongs to `e`'s key. A slot reused by another stream, or re-keyed, has a
   // different key id or epoch, so it never inherits the previous key, window or ROC.
   bool Holds(const StreamEntry& e) const { return key_epoch == e.key_epoch && key_id == e.key_id; }
@@ -151,6 +171,12 @@ class WorkerState {
   bool has_deriver() const { return deriver_ != nullptr; }
   AuthKeyDeriver& deriver() { return *deriver_; }
   uint64_t burst_serial() const { return burst_serial_; }
+  // The worker's clock in milliseconds, read once per burst: CLOCK_MONOTONIC_COARSE unless a test
+  // sets its own. It bounds how far an EKT field may move a stream's index and refills unwrap
+  // budgets; nothing else on the packet path reads time.
+  using Clock = uint64_t (*)();
+  void SetClock(Clock clock) { clock_ = clock; }
+  uint64_t now_ms() const { return now_ms_; }
   uint16_t max_burst() const { return max_burst_; }
   uint16_t max_outputs() const { return max_outputs_; }
 
@@ -168,6 +194,8 @@ class WorkerState {
   absl::flat_hash_map<uint64_t, ekt::KeyWrapper> wrappers_;
   std::unique_ptr<AuthKeyDeriver> deriver_;
   uint64_t burst_serial_ = 0;
+  Clock clock_;
+  uint64_t now_ms_ = 0;
   WorkerCounters counters_;
 };
 

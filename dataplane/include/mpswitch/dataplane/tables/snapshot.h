@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "mpswitch/dataplane/core/hmac_sha1.h"
 #include "mpswitch/dataplane/core/srtp_keys.h"
+#include "mpswitch/dataplane/tables/ip_addr.h"
 #include "mpswitch/ekt/ekt.h"
 
 namespace mpswitch::dataplane {
@@ -82,6 +83,16 @@ struct RouteGroup {
 };
 static_assert(sizeof(RouteGroup) <= 24);
 
+// Which source address a stream's packets are accepted from. Media of a leg comes from the
+// address and port its signalling named (symmetric RTP), so a packet from anywhere else is not the
+// leg's, whatever it carries: refused before any cryptography. A leg behind NAT sends from an
+// address signalling cannot know; there the first packet that verifies pins the source for the
+// life of the stream. kAny is for tests and benchmarks that have no addresses.
+enum class SourcePolicy : uint8_t { kAny, kSignalled, kLatch };
+
+// No EKT group: index value of StreamEntry::ekt_group / ekt_group_alt.
+inline constexpr uint16_t kNoEktGroup = 0xffff;
+
 // Where one output copy goes; the meaning of `egress` belongs to the I/O backend (an index into
 // its peer address table).
 struct Destination {
@@ -106,6 +117,14 @@ struct alignas(64) StreamEntry {
   bool needs_csrc = false;           // some group rewrites the MUX-CSRC
   uint16_t gate = 0;                 // opened by this stream's first refresh-flagged packet
   uint32_t gate_serial = 0;
+  // EKT streams: the stream's own meeting group (into Snapshot::ekt_groups()), and while that
+  // group's KEK is being rotated the group it replaces; kNoEktGroup when none. An announcement
+  // under any other group is refused: holding one meeting's KEK gives no say over another's.
+  uint16_t ekt_group = kNoEktGroup;
+  uint16_t ekt_group_alt = kNoEktGroup;
+  uint16_t source_port = 0;
+  SourcePolicy source_policy = SourcePolicy::kAny;
+  IpAddr source;                     // kSignalled: the only address the stream is accepted from
 };
 static_assert(sizeof(StreamEntry) <= 128, "one input stream's snapshot record fits two cache lines");
 
@@ -148,6 +167,13 @@ struct StreamConfig {
   TrailingByte trailing = TrailingByte::kNone;
   std::vector<RouteConfig> routes;
   GateRef opens_gate;  // a video source being switched to (needs kVideoRefresh)
+  // EKT streams: the SPI of the meeting's group (must be in the snapshot's groups, of the
+  // stream's format), and during a KEK rotation the SPI of the group being retired (0: none).
+  uint16_t ekt_spi = 0;
+  uint16_t ekt_spi_retiring = 0;
+  SourcePolicy source_policy = SourcePolicy::kAny;
+  IpAddr source;             // kSignalled: the leg's media address and port
+  uint16_t source_port = 0;
 };
 
 class Snapshot {
@@ -155,8 +181,10 @@ class Snapshot {
   Snapshot() = default;
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
-  Snapshot(Snapshot&&) = default;
-  Snapshot& operator=(Snapshot&&) = default;
+  Snapshot(Snapshot&&) noexcept = default;  // leaves the source's key vectors empty
+  Snapshot& operator=(Snapshot&& o) noexcept;
+  // Wipes the session auth keys and KEKs it holds before their memory goes back to the heap.
+  ~Snapshot();
 
   // nullptr when unknown. One hash probe; no allocation.
   const StreamEntry* Find(uint16_t local_port, uint32_t ssrc, StreamKind kind) const {
@@ -175,6 +203,10 @@ class Snapshot {
     auto it = group_index_.find(spi);
     return it == group_index_.end() ? nullptr : &groups_ekt_[it->second];
   }
+  // A group by index (StreamEntry::ekt_group); nullptr for kNoEktGroup.
+  const EktGroupEntry* Group(uint16_t index) const {
+    return index < groups_ekt_.size() ? &groups_ekt_[index] : nullptr;
+  }
   // One more than the largest rt_slot in use: a worker's state table must be at least this big.
   uint32_t slot_bound() const { return slot_bound_; }
   // The gate cells routes refer to; nullptr when no route is gated.
@@ -182,7 +214,8 @@ class Snapshot {
 
   // Compiles configuration into a snapshot: derives keys, groups routes with identical rewrites.
   // Fails with InvalidArgument on duplicate (port, SSRC, kind), duplicate or out-of-range rt_slot.
-  // EKT streams learn their keys from packets under `ekt_groups` (validated here).
+  // EKT streams learn their keys from packets under `ekt_groups` (validated here); each must name
+  // its group (ekt_spi) among them, in its own format.
   // Gated routes need `gates` (the bank must outlive the snapshot); InvalidArgument when a gate
   // index is outside it or a kAfterOpen route names a gate its stream does not open.
   static absl::StatusOr<Snapshot> Build(std::span<const StreamConfig> streams,
@@ -190,6 +223,7 @@ class Snapshot {
                                         const GateBank* gates = nullptr);
 
  private:
+  void Wipe();
   static uint64_t Key(uint16_t port, uint32_t ssrc, StreamKind kind) {
     return (uint64_t{port} << 33) | (uint64_t{ssrc} << 1) | static_cast<uint64_t>(kind);
   }

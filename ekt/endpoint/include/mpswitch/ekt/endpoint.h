@@ -45,6 +45,10 @@ class EktSender {
 
   // A new master key from the next packet on (its SEQ is the ISN; RFC 8870: epoch + 1).
   absl::Status ChangeKey(std::optional<dataplane::MasterKey> key = std::nullopt);
+  // The meeting's group was rotated (a member left; TIP SPIMAP brings the new one): announce
+  // under the new group from the next packet on, with a new master key, since whoever left could
+  // unwrap the current one. Same format and profile required.
+  absl::Status ChangeGroup(const GroupParams& group);
 
   const dataplane::MasterKey& master() const { return master_; }  // key + the group's salt
   uint16_t epoch() const { return epoch_; }
@@ -89,6 +93,9 @@ class EktReceiver {
     bool learned_now = false;     // this packet taught a new key
     uint32_t roc = 0;             // SRTP: the rollover counter of the packet's index
   };
+
+  // A group the receiver may learn keys under from now on (a rotated meeting group).
+  absl::Status AddGroup(GroupParams group) { return groups_.Create(std::move(group)); }
 
   // Verifies the packet with the learned key (learning it first if the packet announces a new one:
   // decrypt, derive, verify, only then install) and returns it as plain SRTP that any RFC 3711

@@ -117,6 +117,10 @@ class RoomSender {
   }
   uint64_t refreshes_sent() const { return refreshes_; }
   uint64_t key_changes() const { return key_changes_; }
+  // The switch rotated the meeting's group (TIP SPIMAP, delivered in-process): every stream
+  // announces a new master key under it from its next packet on.
+  absl::Status ChangeGroup(const ekt::GroupParams& group);
+  uint64_t group_changes() const { return group_changes_; }
 
  private:
   struct Stream {
@@ -150,6 +154,7 @@ class RoomSender {
   uint64_t packets_ = 0;
   uint64_t refreshes_ = 0;
   uint64_t key_changes_ = 0;
+  uint64_t group_changes_ = 0;
 };
 
 // True when the packet's EKT field announces its key: in-tag, the long form (last bit 1); RFC
@@ -208,6 +213,9 @@ class RoomReceiver {
   RoomReceiver(const RoomSpec& spec, const ekt::GroupParams& group, int verify_every = 1);
 
   void AddSender(uint32_t ssrc, uint16_t room, Position position, bool video);
+  // A rotated meeting group: keys announced under it are learned from now on; the old group's
+  // keys stay usable for what is in flight.
+  absl::Status AddGroup(const ekt::GroupParams& group) { return ekt_.AddGroup(group); }
   void RemoveSender(uint32_t ssrc);
   void Receive(const uint8_t* data, size_t len, bool on_video_socket, int64_t now_ms,
                uint64_t now_ns);
