@@ -22,6 +22,13 @@ namespace mpswitch::dataplane::io {
 namespace {
 
 constexpr uint16_t kTxBufLen = 64;
+// Unresolved next hops are asked for again after this long.
+constexpr auto kReaskInterval = std::chrono::seconds(1);
+// How long a check of a learned neighbour (another MAC was claimed for it) collects answers: the
+// entry moves only if its current MAC stays silent that long. Also the least time between checks.
+constexpr auto kCheckWindow = std::chrono::seconds(1);
+// An answer counts as one to the switch's request only this long after the request.
+constexpr auto kAskLifetime = std::chrono::seconds(3);
 
 std::string DpdkError(int err) { return rte_strerror(err < 0 ? -err : err); }
 
@@ -143,10 +150,33 @@ struct DpdkBackend::Impl {
     IpAddr src;
   };
   std::optional<Route> RouteFor(const IpAddr& dst) const;
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point Now() const { return config.clock ? config.clock() : Clock::now(); }
   void Ask(size_t port, const IpAddr& next_hop);
   bool SendFrame(size_t port, const uint8_t* frame, size_t len);
   void HandlePunt(rte_mbuf* m, absl::FunctionRef<void(const PuntedDatagram&)> on_datagram);
-  void Learn(const IpAddr& ip, const MacAddr& mac);
+  struct NeighborEntry {
+    MacAddr mac{};
+    bool is_static = false;         // AddNeighbor: never moved by ARP/ND, never reclaimed
+    Clock::time_point learned{};    // reclaim order: oldest first
+    // A check: started when another MAC was claimed, it asks the address and collects answers
+    // for kCheckWindow. It ends in a move to `candidate` only if the current MAC did not answer
+    // (`confirmed`) and no third MAC answered too (`conflict`).
+    std::optional<Clock::time_point> check_since;
+    std::optional<MacAddr> candidate;
+    bool confirmed = false;
+    bool conflict = false;
+  };
+  // `answer`: an ARP reply or solicited NA to the switch's address, which counts as solicited
+  // only when the switch asked for `ip` on `port` (see PollControl's contract).
+  void Learn(size_t port, const IpAddr& ip, const MacAddr& mac, bool answer);
+  void StartCheck(size_t port, const IpAddr& ip, const std::string& key, NeighborEntry& e,
+                  Clock::time_point now);
+  void FinishCheck(const std::string& key, NeighborEntry& e, Clock::time_point now);
+  bool Reclaim();
+  void EgressNeighborChanged(Clock::time_point now);
+  void RecompileForNeighbors(Clock::time_point now);
+  void ServiceNeighbors(Clock::time_point now);
 
   DpdkBackendConfig config;
   std::vector<PortRt> ports;
@@ -164,13 +194,25 @@ struct DpdkBackend::Impl {
   }
   // Control state.
   IoCounters control;
-  absl::flat_hash_map<std::string, MacAddr> neighbors;  // key: IpAddr bytes
+  NeighborCounters neighbor_stats;
+  absl::flat_hash_map<std::string, NeighborEntry> neighbors;  // key: NeighborKey
+  // Next hops of the published egress (key: NeighborKey) and the port each leaves by.
+  absl::flat_hash_map<std::string, size_t> in_use;
+  // Requests the switch sent (ARP/NS) and not yet answered, at most max_neighbors.
+  struct Asked {
+    size_t port;
+    Clock::time_point at;
+  };
+  absl::flat_hash_map<std::string, Asked> asked;
+  std::vector<std::string> checks;  // keys of entries with a check running (may repeat)
+  std::optional<Clock::time_point> last_learn_compile;  // the rate limit's last recompile
+  bool recompile_pending = false;  // a learned change the published egress does not have yet
   struct Pending {
     size_t port;
     IpAddr ip;
   };
   std::vector<Pending> unresolved;
-  std::chrono::steady_clock::time_point last_ask{};
+  Clock::time_point last_ask{};
   std::shared_ptr<const DataplaneTables> base;
   bool ports_started = false;
 };
@@ -268,6 +310,12 @@ int TelemetryStats(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "tx_frames", tx);
   rte_tel_data_add_dict_u64(d, "punted", punted);
   rte_tel_data_add_dict_u64(d, "dropped", drops);
+  const NeighborCounters& n = g_telemetry_impl->neighbor_stats;
+  rte_tel_data_add_dict_u64(d, "neighbors", n.entries.Get());
+  for (size_t i = 0; i < kNeighborEventCount; ++i) {
+    rte_tel_data_add_dict_u64(d, std::string(kNeighborEventInfo[i].name).c_str(),
+                              n.events[i].Get());
+  }
   return 0;
 }
 
@@ -340,6 +388,7 @@ absl::Status DpdkBackend::Impl::Init() {
   if (config.port_count == 0 || uint32_t{config.first_port} + config.port_count > 65536) {
     return absl::InvalidArgumentError("media port range does not fit in 1..65535");
   }
+  if (config.max_neighbors == 0) return absl::InvalidArgumentError("max_neighbors must be above 0");
   if (config.worker_lcores.empty()) {
     unsigned lc;
     RTE_LCORE_FOREACH_WORKER(lc) config.worker_lcores.push_back(lc);
@@ -748,6 +797,12 @@ int DpdkBackend::Impl::WorkerLoop(Worker& w) {
         m->data_len = o.len;
         m->pkt_len = o.len;
         uint8_t* hdr = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, e.tmpl.len));
+        if (hdr == nullptr) {
+          // No room in front of the payload for the headers (prepend changed nothing): like a
+          // copy without a neighbour, the mbuf stays in its stash slot, reset for reuse below.
+          w.io.Drop(IoDrop::kNoHeadroom);
+          continue;
+        }
         if (out_port.hw_udp_csum) {
           WriteUdpHeaders(e.tmpl, hdr, o.len, w.ip_id++, out_port.hw_ip_csum, true);
         } else {
@@ -770,7 +825,8 @@ int DpdkBackend::Impl::WorkerLoop(Worker& w) {
       // The inputs go only now: the copies' checksums were summed from them.
       for (uint16_t i = 0; i < media; ++i) w.rx[i] = static_cast<rte_mbuf*>(w.refs[i].user);
       rte_pktmbuf_free_bulk(w.rx.data(), media);
-      // Copies kept back (no neighbour) are reset for reuse; consumed slots are refilled.
+      // Copies kept back (no neighbour, no headroom) are reset for reuse; consumed slots are
+      // refilled.
       for (uint32_t j = 0; j < res.outputs; ++j) {
         if (w.stash[j] != nullptr) {
           rte_pktmbuf_reset(w.stash[j]);
@@ -850,6 +906,7 @@ absl::Status DpdkBackend::Impl::Compile(std::shared_ptr<const DataplaneTables> t
   next->base = tables;
   next->egress.resize(tables->egress.size());
   std::vector<Pending> missing;
+  absl::flat_hash_map<std::string, size_t> next_in_use;
   for (size_t i = 0; i < tables->egress.size(); ++i) {
     const Egress& e = tables->egress[i];
     const auto route = RouteFor(e.addr);
@@ -860,8 +917,10 @@ absl::Status DpdkBackend::Impl::Compile(std::shared_ptr<const DataplaneTables> t
     }
     UdpFlow f;
     f.src_mac = ports[route->port].mac;
-    auto it = neighbors.find(NeighborKey(route->next_hop));
-    if (it != neighbors.end()) f.dst_mac = it->second;
+    std::string key = NeighborKey(route->next_hop);
+    auto it = neighbors.find(key);
+    if (it != neighbors.end()) f.dst_mac = it->second.mac;
+    next_in_use.try_emplace(std::move(key), route->port);
     if (config.ports[route->port].vlan) {
       f.vlan = VlanTag{kEtherTypeVlan, *config.ports[route->port].vlan};
     }
@@ -887,12 +946,14 @@ absl::Status DpdkBackend::Impl::Compile(std::shared_ptr<const DataplaneTables> t
     }
   }
   base = std::move(tables);
+  in_use = std::move(next_in_use);
+  recompile_pending = false;  // every neighbour known now is in what is published
   publisher->Publish(std::move(next));
   const bool ask_now = missing.size() != unresolved.size();
   unresolved = std::move(missing);
   if (ask_now) {
     for (const Pending& p : unresolved) Ask(p.port, p.ip);
-    last_ask = std::chrono::steady_clock::now();
+    last_ask = Now();
   }
   return absl::OkStatus();
 }
@@ -909,23 +970,194 @@ absl::Status DpdkBackend::Publish(DataplaneTables tables) {
 
 absl::Status DpdkBackend::AddNeighbor(const IpAddr& ip, const MacAddr& mac) {
   if (ip.family != 4 && ip.family != 6) return absl::InvalidArgumentError("neighbor without address");
-  impl_->Learn(ip, mac);
+  if (IsGroupMac(mac)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("neighbor %s: %s is a group address", ip.ToString(), MacToString(mac)));
+  }
+  Impl& im = *impl_;
+  std::string key = NeighborKey(ip);
+  auto it = im.neighbors.find(key);
+  bool changed = true;
+  if (it == im.neighbors.end()) {
+    // Operator configuration skips the learning rules, not the cap.
+    if (im.neighbors.size() >= im.config.max_neighbors && !im.Reclaim()) {
+      im.control.Drop(IoDrop::kNeighborTableFull);
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "neighbor %s: the table holds max_neighbors (%d) entries none of which can be reclaimed",
+          ip.ToString(), im.config.max_neighbors));
+    }
+    it = im.neighbors.try_emplace(std::move(key)).first;
+    it->second.learned = im.Now();
+    im.neighbor_stats.entries.Set(im.neighbors.size());
+  } else {
+    changed = it->second.mac != mac;
+  }
+  it->second.mac = mac;
+  it->second.is_static = true;
+  // The operator's change is applied at once (the rate limit is for what the network triggers).
+  if (changed && im.base != nullptr) return im.Compile(im.base);
   return absl::OkStatus();
 }
 
 std::optional<MacAddr> DpdkBackend::Neighbor(const IpAddr& ip) const {
   auto it = impl_->neighbors.find(NeighborKey(ip));
   if (it == impl_->neighbors.end()) return std::nullopt;
-  return it->second;
+  return it->second.mac;
 }
 
-void DpdkBackend::Impl::Learn(const IpAddr& ip, const MacAddr& mac) {
-  if (IsGroupMac(mac)) return;
-  MacAddr& slot = neighbors[NeighborKey(ip)];
-  if (slot == mac) return;
-  slot = mac;
-  // A new or moved neighbour changes the headers of every egress behind it.
-  if (base != nullptr) Compile(base).IgnoreError();
+void DpdkBackend::Impl::Learn(size_t port, const IpAddr& ip, const MacAddr& mac, bool answer) {
+  if (IsGroupMac(mac) || ip.IsUnspecified() || ip.IsMulticastOrBroadcast()) return;
+  const Clock::time_point now = Now();
+  const std::string key = NeighborKey(ip);
+  // An answer is solicited only if the switch asked for this address on this port lately; the
+  // request is used up, so a second answer (a racing host's) is unsolicited.
+  bool solicited = false;
+  if (answer) {
+    auto a = asked.find(key);
+    if (a != asked.end() && a->second.port == port && now - a->second.at <= kAskLifetime) {
+      solicited = true;
+      asked.erase(a);
+    }
+  }
+  // The port the egress reaches this address by, if it does (a value: recompiling replaces
+  // in_use).
+  std::optional<size_t> egress_port;
+  if (auto u = in_use.find(key); u != in_use.end()) egress_port = u->second;
+  auto it = neighbors.find(key);
+  if (it != neighbors.end()) {
+    NeighborEntry& e = it->second;
+    if (e.check_since && now - *e.check_since >= kCheckWindow) FinishCheck(key, e, now);
+    if (e.mac == mac) {
+      if (e.check_since) e.confirmed = true;  // the current MAC still answers: it stays
+      return;
+    }
+    if (e.is_static) {
+      control.Drop(IoDrop::kNeighborMoveRefused);
+      return;
+    }
+    if (e.check_since) {
+      // Every answer while the check runs is one to it (the first used its request up) and a
+      // candidate, decided when the check ends; anything else is refused now. Two different
+      // candidates cancel each other, so a poisoner answering first does not win either.
+      if (!answer) {
+        control.Drop(IoDrop::kNeighborMoveRefused);
+      } else if (!e.candidate) {
+        e.candidate = mac;
+      } else if (*e.candidate != mac) {
+        e.conflict = true;
+      }
+      return;
+    }
+    // Another MAC claimed on the claimant's word (even as an answer: the entry is resolved, so
+    // any request it answers is stale): not taken. The switch checks the address itself.
+    control.Drop(IoDrop::kNeighborMoveRefused);
+    StartCheck(egress_port.value_or(port), ip, key, e, now);
+    return;
+  }
+  if (!solicited && egress_port != port) {
+    control.Drop(IoDrop::kNeighborUnsolicited);
+    return;
+  }
+  if (neighbors.size() >= config.max_neighbors && !Reclaim()) {
+    control.Drop(IoDrop::kNeighborTableFull);
+    return;
+  }
+  NeighborEntry& e = neighbors[key];
+  e.mac = mac;
+  e.learned = now;
+  neighbor_stats.entries.Set(neighbors.size());
+  neighbor_stats.Add(NeighborEvent::kLearned);
+  if (egress_port) EgressNeighborChanged(now);
+}
+
+void DpdkBackend::Impl::StartCheck(size_t port, const IpAddr& ip, const std::string& key,
+                                   NeighborEntry& e, Clock::time_point now) {
+  e.check_since = now;
+  e.candidate.reset();
+  e.confirmed = false;
+  e.conflict = false;
+  checks.push_back(key);
+  neighbor_stats.Add(NeighborEvent::kChecks);
+  Ask(port, ip);
+}
+
+// A neighbour that really moved answers the check from its new MAC while the old one is silent;
+// a poisoner answering it too is outvoted by the real neighbour's answer (confirmed) or by
+// another answer (conflict). Only a silent current MAC lets an answer take the entry over.
+void DpdkBackend::Impl::FinishCheck(const std::string& key, NeighborEntry& e,
+                                    Clock::time_point now) {
+  if (e.candidate && !e.confirmed && !e.conflict && !e.is_static) {
+    e.mac = *e.candidate;
+    neighbor_stats.Add(NeighborEvent::kMoved);
+    if (in_use.contains(key)) EgressNeighborChanged(now);
+  } else if (e.candidate) {
+    control.Drop(IoDrop::kNeighborMoveRefused);
+  }
+  e.check_since.reset();
+  e.candidate.reset();
+  e.confirmed = false;
+  e.conflict = false;
+}
+
+// Frees a slot at the cap: the oldest learned entry no egress uses (a DTLS peer SendFrom asked
+// for, a next hop of tables since replaced). Static entries and egress next hops are kept.
+bool DpdkBackend::Impl::Reclaim() {
+  auto victim = neighbors.end();
+  for (auto it = neighbors.begin(); it != neighbors.end(); ++it) {
+    if (it->second.is_static || in_use.contains(it->first)) continue;
+    if (victim == neighbors.end() || it->second.learned < victim->second.learned) victim = it;
+  }
+  if (victim == neighbors.end()) return false;
+  neighbors.erase(victim);
+  neighbor_stats.Add(NeighborEvent::kReclaimed);
+  neighbor_stats.entries.Set(neighbors.size());
+  return true;
+}
+
+// A next hop the egress uses was learned or moved. Recompiling rewrites every egress entry, so
+// a burst of answers costs one recompile per interval; the rest wait for ServiceNeighbors.
+void DpdkBackend::Impl::EgressNeighborChanged(Clock::time_point now) {
+  if (base == nullptr) return;  // nothing published: Publish compiles with the table as it is
+  const auto interval = std::chrono::milliseconds(config.neighbor_recompile_ms);
+  if (!last_learn_compile || now - *last_learn_compile >= interval) {
+    RecompileForNeighbors(now);
+    return;
+  }
+  recompile_pending = true;
+  neighbor_stats.Add(NeighborEvent::kRecompilesDeferred);
+}
+
+void DpdkBackend::Impl::RecompileForNeighbors(Clock::time_point now) {
+  last_learn_compile = now;
+  neighbor_stats.Add(NeighborEvent::kRecompiles);
+  // The published tables compiled before: only MACs differ now, which cannot fail.
+  Compile(base).IgnoreError();
+}
+
+void DpdkBackend::Impl::ServiceNeighbors(Clock::time_point now) {
+  for (size_t i = 0; i < checks.size();) {
+    auto it = neighbors.find(checks[i]);
+    if (it != neighbors.end() && it->second.check_since &&
+        now - *it->second.check_since < kCheckWindow) {
+      ++i;  // still collecting answers
+      continue;
+    }
+    if (it != neighbors.end() && it->second.check_since) FinishCheck(it->first, it->second, now);
+    if (i + 1 != checks.size()) checks[i] = std::move(checks.back());
+    checks.pop_back();
+  }
+  if (recompile_pending && base != nullptr &&
+      (!last_learn_compile ||
+       now - *last_learn_compile >= std::chrono::milliseconds(config.neighbor_recompile_ms))) {
+    RecompileForNeighbors(now);
+  }
+  if (!unresolved.empty() && now - last_ask > kReaskInterval) {
+    for (const Pending& p : unresolved) {
+      // Learned since the last compile, waiting for the rate limit: no need to ask.
+      if (!neighbors.contains(NeighborKey(p.ip))) Ask(p.port, p.ip);
+    }
+    last_ask = now;
+  }
 }
 
 bool DpdkBackend::Impl::SendFrame(size_t port, const uint8_t* frame, size_t len) {
@@ -962,7 +1194,17 @@ void DpdkBackend::Impl::Ask(size_t port, const IpAddr& next_hop) {
   } else if (next_hop.family == 6 && pc.ipv6.family == 6) {
     len = BuildNeighborSolicitation(ports[port].mac, pc.ipv6, next_hop, vlan, frame);
   }
-  if (len != 0) SendFrame(port, frame, len);
+  if (len == 0 || !SendFrame(port, frame, len)) return;
+  // Remembered so that the answer is known as one; bounded like the table (expired requests make
+  // room first, and a request beyond the bound is sent but its answer is not solicited).
+  const Clock::time_point now = Now();
+  std::string key = NeighborKey(next_hop);
+  if (asked.size() >= config.max_neighbors && !asked.contains(key)) {
+    absl::erase_if(asked, [&](const auto& kv) { return now - kv.second.at > kAskLifetime; });
+  }
+  if (asked.size() < config.max_neighbors || asked.contains(key)) {
+    asked.insert_or_assign(std::move(key), Asked{port, now});
+  }
 }
 
 void DpdkBackend::Impl::HandlePunt(rte_mbuf* m,
@@ -980,13 +1222,22 @@ void DpdkBackend::Impl::HandlePunt(rte_mbuf* m,
   uint8_t reply[128];
   if (fi.kind == FrameKind::kArp) {
     ArpMessage a;
-    if (ParseArp(bytes, fi, a) != IoDrop::kNone || pc.ipv4.family != 4 || !(a.target_ip == pc.ipv4)) {
+    if (ParseArp(bytes, fi, a) != IoDrop::kNone || pc.ipv4.family != 4) {
       control.Drop(IoDrop::kPuntUnhandled);
       return;
     }
-    // RFC 826: a packet addressed to us updates (or adds) the sender's entry.
-    if (!a.sender_ip.IsUnspecified()) Learn(a.sender_ip, a.sender_mac);
-    if (a.op == ArpOp::kRequest) {
+    // Packets to the switch's address and gratuitous ARP (a host announcing itself, as after a
+    // failover) are looked at; Learn decides what, if anything, they may change.
+    const bool to_us = a.target_ip == pc.ipv4;
+    const bool gratuitous = a.sender_ip == a.target_ip;
+    if (!to_us && !gratuitous) {
+      control.Drop(IoDrop::kPuntUnhandled);
+      return;
+    }
+    if (!a.sender_ip.IsUnspecified()) {
+      Learn(pi, a.sender_ip, a.sender_mac, /*answer=*/to_us && a.op == ArpOp::kReply);
+    }
+    if (to_us && a.op == ArpOp::kRequest) {
       if (size_t n = BuildArpReply(fi, a, ports[pi].mac, reply); n != 0) SendFrame(pi, reply, n);
     }
     control.punted.Add();
@@ -1000,12 +1251,16 @@ void DpdkBackend::Impl::HandlePunt(rte_mbuf* m,
       return;
     }
     if (nd.type == NdType::kNeighborSolicitation && nd.target == pc.ipv6) {
-      if (nd.source_ll && !fi.src.IsUnspecified()) Learn(fi.src, *nd.source_ll);
+      if (nd.source_ll && !fi.src.IsUnspecified()) {
+        Learn(pi, fi.src, *nd.source_ll, /*answer=*/false);
+      }
       if (size_t n = BuildNeighborAdvertisement(fi, nd, ports[pi].mac, reply); n != 0) {
         SendFrame(pi, reply, n);
       }
     } else if (nd.type == NdType::kNeighborAdvertisement) {
-      Learn(nd.target, nd.target_ll ? *nd.target_ll : fi.src_mac);
+      // An answer to the switch's NS comes to its own address with the solicited flag.
+      Learn(pi, nd.target, nd.target_ll ? *nd.target_ll : fi.src_mac,
+            /*answer=*/nd.solicited && fi.dst == pc.ipv6);
     }
     control.punted.Add();
     return;
@@ -1039,11 +1294,7 @@ size_t DpdkBackend::PollControl(absl::FunctionRef<void(const PuntedDatagram&)> o
       handled += n;
     }
   }
-  const auto now = std::chrono::steady_clock::now();
-  if (!im.unresolved.empty() && now - im.last_ask > std::chrono::seconds(1)) {
-    for (const Impl::Pending& p : im.unresolved) im.Ask(p.port, p.ip);
-    im.last_ask = now;
-  }
+  im.ServiceNeighbors(im.Now());
   im.publisher->Reclaim();
   return handled;
 }
@@ -1064,7 +1315,7 @@ absl::Status DpdkBackend::SendFrom(uint16_t local_port, const IpAddr& to, uint16
   }
   UdpFlow f;
   f.src_mac = im.ports[route->port].mac;
-  f.dst_mac = it->second;
+  f.dst_mac = it->second.mac;
   if (im.config.ports[route->port].vlan) {
     f.vlan = VlanTag{kEtherTypeVlan, *im.config.ports[route->port].vlan};
   }
@@ -1094,6 +1345,7 @@ DpdkWorkerStats DpdkBackend::stats(uint32_t w) const {
 }
 
 const IoCounters& DpdkBackend::control_counters() const { return impl_->control; }
+const NeighborCounters& DpdkBackend::neighbor_counters() const { return impl_->neighbor_stats; }
 uint16_t DpdkBackend::port_id(size_t i) const { return impl_->ports[i].id; }
 MacAddr DpdkBackend::port_mac(size_t i) const { return impl_->ports[i].mac; }
 const DpdkBackendConfig& DpdkBackend::config() const { return impl_->config; }

@@ -1,12 +1,13 @@
 // The DPDK backend on net_ring ports built from rte_rings, so the test is the wire: it spreads
 // flows over two worker lcores by the Toeplitz hash a NIC's RSS would use, takes what each queue
 // transmits, and drives the punt path (ARP, NDP, DTLS, STUN), malformed frames, neighbour
-// resolution, telemetry and table publication under traffic.
+// resolution and the neighbour table's defences, telemetry and table publication under traffic.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -106,7 +107,10 @@ class DpdkRingTest : public ::testing::Test {
     ASSERT_TRUE(StartEal("(0-2)@(0-1)").ok());
   }
 
-  void SetUp() override {
+  void SetUp() override { CreateBackend([](DpdkBackendConfig&) {}); }
+
+  // The backend on a fresh ring port, with the suite's configuration adjusted by `tweak`.
+  void CreateBackend(const std::function<void(DpdkBackendConfig&)>& tweak) {
     static int serial = 0;
     const std::string name = "net_ring_t" + std::to_string(serial++);
     port = std::make_unique<RingPort>(name);
@@ -125,6 +129,7 @@ class DpdkRingTest : public ::testing::Test {
     c.port_count = 256;
     c.idle_sleep_us = 50;  // two busy workers would starve the test thread on two CPUs
     c.tx_drain_us = 50;
+    tweak(c);
     auto b = DpdkBackend::Create(c);
     ASSERT_TRUE(b.ok()) << b.status();
     backend = std::move(*b);
@@ -353,8 +358,10 @@ TEST_F(DpdkRingTest, ControlAnswersArpAndNdpAndGetsDtlsAndStunWithTheirSenders) 
   }
   EXPECT_EQ(arp_replies, 1);
   EXPECT_EQ(nas, 1);
-  EXPECT_EQ(backend->Neighbor(IpAddr::FromV4(0x0a000042)), peer_mac) << "requester learned";
-  EXPECT_EQ(backend->Neighbor(peer6), peer_mac) << "solicitor learned";
+  // Answered, but not learned: the switch asked for neither and no egress goes through them.
+  EXPECT_FALSE(backend->Neighbor(IpAddr::FromV4(0x0a000042)).has_value()) << "requester";
+  EXPECT_FALSE(backend->Neighbor(peer6).has_value()) << "solicitor";
+  EXPECT_EQ(backend->control_counters().Drops(IoDrop::kNeighborUnsolicited), 2u);
 
   // Control answers a DTLS peer from the media port, on its own queue.
   ASSERT_TRUE(backend->SendFrom(traffic.switch_port(0), LegIp(0), LegPort(0), dtls).ok());
@@ -500,6 +507,376 @@ TEST_F(DpdkRingTest, TelemetryServesPerLcoreCountersUnderMpswitchPrefix) {
   const std::string drops = Telemetry("/mpswitch/drops");
   EXPECT_NE(drops.find("\"not_media_port\":1"), std::string::npos) << drops;
   EXPECT_NE(drops.find("\"auth_failed\":0"), std::string::npos) << drops;
+  // The neighbour table's refusals are drops by name, its work is in the totals.
+  EXPECT_NE(drops.find("\"neighbor_unsolicited\":0"), std::string::npos) << drops;
+  EXPECT_NE(drops.find("\"neighbor_table_full\":0"), std::string::npos) << drops;
+  EXPECT_NE(drops.find("\"no_headroom\":0"), std::string::npos) << drops;
+  EXPECT_NE(stats.find("\"neighbors\":3"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"neighbor_recompiles_deferred\":0"), std::string::npos) << stats;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The neighbour table's defences. The control thread's clock is the test's own (it moves only
+// when a test advances it), so the recompile rate limit and the checks of claimed moves are
+// driven through PollControl without sleeping; the table holds at most kMaxNeighbors entries.
+
+// An ARP request from `ip` at `mac` for `target` (target == ip: a gratuitous ARP).
+std::vector<uint8_t> ArpRequestFrame(const MacAddr& mac, const IpAddr& ip, const IpAddr& target) {
+  uint8_t buf[64];
+  const size_t n = BuildArpRequest(mac, ip, target, std::nullopt, buf);
+  EXPECT_NE(n, 0u);
+  return {buf, buf + n};
+}
+
+// The ARP reply "`ip` is at `mac`" to the switch, in the form of an answer to its request.
+std::vector<uint8_t> ArpReplyFrame(const MacAddr& switch_mac, const IpAddr& ip,
+                                   const MacAddr& mac) {
+  const std::vector<uint8_t> req = ArpRequestFrame(switch_mac, SwitchIp(), ip);
+  FrameInfo fi;
+  ArpMessage a;
+  EXPECT_EQ(ParseFrame(req, RxOffload{}, fi), IoDrop::kNone);
+  EXPECT_EQ(ParseArp(req, fi, a), IoDrop::kNone);
+  uint8_t buf[64];
+  const size_t n = BuildArpReply(fi, a, mac, buf);
+  EXPECT_NE(n, 0u);
+  return {buf, buf + n};
+}
+
+IpAddr SwitchIp6() { return *IpAddr::Parse("fd00::1"); }
+
+// A Neighbor Advertisement "`target` is at `mac`": with `solicited`, to the switch's fd00::1 with
+// the solicited flag, as the answer to a solicitation from the switch; without, to all nodes and
+// without the flag (what a host announces, e.g. answering duplicate address detection).
+std::vector<uint8_t> AdvertisementFrame(const MacAddr& switch_mac, const IpAddr& target,
+                                        const MacAddr& mac, bool solicited) {
+  uint8_t ns[128], na[128];
+  const IpAddr from = solicited ? SwitchIp6() : *IpAddr::Parse("::");
+  const size_t nl = BuildNeighborSolicitation(switch_mac, from, target, std::nullopt, ns);
+  FrameInfo fi;
+  NdMessage nd;
+  EXPECT_EQ(ParseFrame({ns, nl}, RxOffload{}, fi), IoDrop::kNone);
+  EXPECT_EQ(ParseNdp({ns, nl}, fi, nd), IoDrop::kNone);
+  const size_t n = BuildNeighborAdvertisement(fi, nd, mac, na);
+  EXPECT_NE(n, 0u);
+  return {na, na + n};
+}
+
+class DpdkNeighborTest : public DpdkRingTest {
+ protected:
+  static constexpr uint32_t kMaxNeighbors = 4;
+  static constexpr uint32_t kRecompileMs = 50;
+
+  void SetUp() override {
+    CreateBackend([this](DpdkBackendConfig& c) {
+      c.clock = [this] { return now_; };
+      c.max_neighbors = kMaxNeighbors;
+      c.neighbor_recompile_ms = kRecompileMs;
+    });
+  }
+
+  void Advance(std::chrono::milliseconds d) { now_ += d; }
+  // One control turn at the current (test) time, for what is due by the clock alone.
+  void Turn() { backend->PollControl([](const PuntedDatagram&) {}); }
+
+  uint64_t Refused(IoDrop d) const { return backend->control_counters().Drops(d); }
+  uint64_t Events(NeighborEvent e) const { return backend->neighbor_counters().Get(e); }
+  uint64_t Entries() const { return backend->neighbor_counters().entries.Get(); }
+  uint64_t Handled() const { return backend->control_counters().punted.Get(); }
+
+  // Publishes `traffic`'s tables with no neighbour known: the switch asks for every leg.
+  void PublishUnresolved(oracle::MeetingTraffic& traffic) {
+    auto t = DataplaneTables::Build(traffic.Streams(), LegEgress(traffic));
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_TRUE(backend->Publish(std::move(*t)).ok());
+  }
+
+  // The addresses the switch asked for (ARP requests, NSes) on its queue since the last call;
+  // the other frames there are discarded.
+  std::vector<IpAddr> TakeAsked() {
+    std::vector<IpAddr> out;
+    for (const auto& f : port->Take(kWorkers)) {
+      FrameInfo fi;
+      if (ParseFrame(f, RxOffload{}, fi) != IoDrop::kNone) continue;
+      ArpMessage a;
+      NdMessage nd;
+      if (fi.kind == FrameKind::kArp && ParseArp(f, fi, a) == IoDrop::kNone &&
+          a.op == ArpOp::kRequest) {
+        out.push_back(a.target_ip);
+      } else if (fi.kind == FrameKind::kIcmpv6 && ParseNdp(f, fi, nd) == IoDrop::kNone &&
+                 nd.type == NdType::kNeighborSolicitation) {
+        out.push_back(nd.target);
+      }
+    }
+    return out;
+  }
+
+  // Sends one media packet from each leg in `from` and returns the destination MAC of every copy
+  // by the leg it went to, each copy verified against what its sender sent.
+  std::map<size_t, std::vector<MacAddr>> Forward(oracle::MeetingTraffic& traffic,
+                                                 const std::vector<size_t>& from) {
+    const MacAddr mac = backend->port_mac(0);
+    const uint64_t before = Total([](auto s) { return s.io->tx_datagrams.Get(); });
+    for (size_t i : from) {
+      port->InjectRss(LegFrame(i, mac, traffic.switch_port(i), traffic.Next(i, 80)));
+    }
+    const uint64_t want = from.size() * traffic.fanout();
+    std::map<size_t, std::vector<MacAddr>> got;
+    size_t n = 0;
+    EXPECT_TRUE(WaitFor([&] {
+      for (int q = 0; q < kWorkers; ++q) {
+        for (const auto& fr : port->Take(q)) {
+          FrameInfo fi;
+          EXPECT_EQ(ParseFrame(fr, RxOffload{}, fi), IoDrop::kNone);
+          const size_t leg = DestinationLeg(traffic, fi);
+          EXPECT_LT(leg, traffic.legs());
+          if (leg >= traffic.legs()) continue;
+          EXPECT_EQ(traffic.Verify(leg, {fr.data() + fi.payload_offset, fi.payload_len}), "");
+          got[leg].push_back(fi.dst_mac);
+          ++n;
+        }
+      }
+      return n >= want &&
+             Total([](auto s) { return s.io->tx_datagrams.Get(); }) - before >= want;
+    })) << n << " of " << want;
+    return got;
+  }
+
+  std::chrono::steady_clock::time_point now_{std::chrono::hours(1)};
+};
+
+TEST_F(DpdkNeighborTest, ArpFromSendersNeitherAskedForNorRoutedToIsAnsweredButNotLearned) {
+  oracle::MeetingTraffic traffic(1, 2, kFirstPort, 21);
+  // Leg 0 is configured; leg 1 is a next hop of the egress the switch has not resolved yet.
+  ASSERT_TRUE(backend->AddNeighbor(LegIp(0), LegMac(0)).ok());
+  PublishUnresolved(traffic);
+  EXPECT_EQ(TakeAsked(), std::vector<IpAddr>{LegIp(1)});
+  ASSERT_TRUE(backend->Start().ok());
+  const MacAddr mac = backend->port_mac(0);
+  const MacAddr stranger = {0x02, 0, 0, 0, 9, 9};
+  const IpAddr asker = IpAddr::FromV4(0x0a000042), answerer = IpAddr::FromV4(0x0a000043);
+  port->Inject(0, ArpRequestFrame(stranger, asker, SwitchIp()));    // asks for the switch
+  port->Inject(0, ArpReplyFrame(mac, answerer, stranger));          // answers what nobody asked
+  // The egress's next hop may introduce itself by asking for the switch.
+  port->Inject(1, ArpRequestFrame(LegMac(1), LegIp(1), SwitchIp()));
+  ASSERT_TRUE(WaitFor([&] { return Handled() == 3; }));
+  EXPECT_EQ(Refused(IoDrop::kNeighborUnsolicited), 2u);
+  EXPECT_FALSE(backend->Neighbor(asker).has_value());
+  EXPECT_FALSE(backend->Neighbor(answerer).has_value());
+  EXPECT_EQ(backend->Neighbor(LegIp(1)), LegMac(1));
+  EXPECT_EQ(Events(NeighborEvent::kLearned), 1u);
+  EXPECT_EQ(Entries(), 2u);
+  // Both requests were answered all the same.
+  int replies = 0;
+  for (const auto& f : port->Take(kWorkers)) {
+    FrameInfo fi;
+    ArpMessage a;
+    ASSERT_EQ(ParseFrame(f, RxOffload{}, fi), IoDrop::kNone);
+    if (fi.kind == FrameKind::kArp && ParseArp(f, fi, a) == IoDrop::kNone &&
+        a.op == ArpOp::kReply) {
+      EXPECT_EQ(a.sender_ip, SwitchIp());
+      ++replies;
+    }
+  }
+  EXPECT_EQ(replies, 2);
+  // The first learned next hop is compiled at once: media reaches leg 1.
+  const auto out = Forward(traffic, {0});
+  ASSERT_EQ(out.count(1), 1u);
+  EXPECT_EQ(out.at(1), std::vector<MacAddr>{LegMac(1)});
+}
+
+TEST_F(DpdkNeighborTest, NeighborAdvertisementsAreLearnedOnlyAsAnswersToTheSwitchsSolicitation) {
+  ASSERT_TRUE(backend->Start().ok());
+  const MacAddr mac = backend->port_mac(0);
+  const MacAddr peer = {0x02, 0, 0, 0, 6, 6}, other = {0x02, 0, 0, 0, 6, 7};
+  const IpAddr announced = *IpAddr::Parse("fd00::42"), flagged = *IpAddr::Parse("fd00::43");
+  port->Inject(0, AdvertisementFrame(mac, announced, peer, /*solicited=*/false));
+  // The solicited flag alone proves nothing: the switch sent no solicitation for fd00::43.
+  port->Inject(1, AdvertisementFrame(mac, flagged, peer, /*solicited=*/true));
+  ASSERT_TRUE(WaitFor([&] { return Handled() == 2; }));
+  EXPECT_EQ(Refused(IoDrop::kNeighborUnsolicited), 2u);
+  EXPECT_FALSE(backend->Neighbor(announced).has_value());
+  EXPECT_FALSE(backend->Neighbor(flagged).has_value());
+  EXPECT_EQ(Entries(), 0u);
+
+  // A peer control must answer (DTLS, STUN) is solicited, and its answer learned.
+  const IpAddr peer_ip = *IpAddr::Parse("fd00::44");
+  const std::vector<uint8_t> dtls = {22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 9};
+  EXPECT_EQ(backend->SendFrom(kFirstPort, peer_ip, 5000, dtls).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(TakeAsked(), std::vector<IpAddr>{peer_ip});
+  port->Inject(0, AdvertisementFrame(mac, peer_ip, peer, /*solicited=*/true));
+  ASSERT_TRUE(WaitFor([&] { return backend->Neighbor(peer_ip).has_value(); }));
+  EXPECT_EQ(backend->Neighbor(peer_ip), peer);
+  EXPECT_EQ(Events(NeighborEvent::kLearned), 1u);
+  // A second answer (another host's) finds the request used up: a claimed move, not taken.
+  port->Inject(0, AdvertisementFrame(mac, peer_ip, other, /*solicited=*/true));
+  ASSERT_TRUE(WaitFor([&] { return Refused(IoDrop::kNeighborMoveRefused) == 1; }));
+  EXPECT_EQ(backend->Neighbor(peer_ip), peer);
+  EXPECT_EQ(TakeAsked(), std::vector<IpAddr>{peer_ip}) << "the switch checks the address itself";
+  ASSERT_TRUE(backend->SendFrom(kFirstPort, peer_ip, 5000, dtls).ok());
+  const auto sent = port->Take(kWorkers);
+  ASSERT_EQ(sent.size(), 1u);
+  FrameInfo fi;
+  ASSERT_EQ(ParseFrame(sent[0], RxOffload{}, fi), IoDrop::kNone);
+  EXPECT_EQ(fi.dst, peer_ip);
+  EXPECT_EQ(fi.dst_mac, peer);
+}
+
+TEST_F(DpdkNeighborTest, FloodOfArpFromManySendersLeavesTheTableBoundedAndCounted) {
+  ASSERT_TRUE(backend->Start().ok());
+  const MacAddr mac = backend->port_mac(0);
+  constexpr uint32_t kFlood = 600;
+  for (uint32_t i = 0; i < kFlood; ++i) {
+    const MacAddr m = {0x02, 0, 0, 1, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+    const IpAddr ip = IpAddr::FromV4(0x0a000100 + i);  // 10.0.1.0 and on, each sender its own
+    // Requests for the switch and replies to requests it never sent, half each.
+    port->Inject(static_cast<int>(i % kWorkers),
+                 i % 2 ? ArpReplyFrame(mac, ip, m) : ArpRequestFrame(m, ip, SwitchIp()));
+  }
+  ASSERT_TRUE(WaitFor([&] { return Handled() == kFlood; }))
+      << Handled() << " punt_ring_full "
+      << Total([](auto s) { return s.io->Drops(IoDrop::kPuntRingFull); });
+  EXPECT_EQ(Refused(IoDrop::kNeighborUnsolicited), kFlood);
+  EXPECT_EQ(Entries(), 0u);
+  EXPECT_EQ(Events(NeighborEvent::kLearned), 0u);
+  EXPECT_EQ(Events(NeighborEvent::kRecompiles), 0u);
+  port->Take(kWorkers);  // the switch's answers to the requests
+
+  // A peer control talks to (not an egress next hop): asked for, learned from its answer.
+  const IpAddr peer = IpAddr::FromV4(0x0a0000c8);
+  const MacAddr peer_mac = {0x02, 0, 0, 0, 0x0c, 0x08};
+  const std::vector<uint8_t> dtls = {22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 9};
+  EXPECT_EQ(backend->SendFrom(kFirstPort, peer, 5000, dtls).code(),
+            absl::StatusCode::kUnavailable);
+  port->Inject(0, ArpReplyFrame(mac, peer, peer_mac));
+  ASSERT_TRUE(WaitFor([&] { return backend->Neighbor(peer).has_value(); }));
+  EXPECT_EQ(TakeAsked(), std::vector<IpAddr>{peer});
+
+  // Egress to four legs fills the table; the peer, which no egress uses, makes room for the last.
+  oracle::MeetingTraffic traffic(1, 4, kFirstPort, 23);
+  PublishUnresolved(traffic);
+  EXPECT_EQ(TakeAsked().size(), 4u);
+  for (size_t i = 0; i < traffic.legs(); ++i) {
+    port->Inject(0, ArpReplyFrame(mac, LegIp(i), LegMac(i)));
+  }
+  ASSERT_TRUE(WaitFor([&] { return Events(NeighborEvent::kLearned) == 1 + traffic.legs(); }));
+  EXPECT_EQ(Entries(), kMaxNeighbors);
+  EXPECT_EQ(Events(NeighborEvent::kReclaimed), 1u);
+  EXPECT_FALSE(backend->Neighbor(peer).has_value());
+  for (size_t i = 0; i < traffic.legs(); ++i) EXPECT_EQ(backend->Neighbor(LegIp(i)), LegMac(i));
+
+  // Now every entry is an egress next hop: nothing more gets in, asked for or configured.
+  const IpAddr peer2 = IpAddr::FromV4(0x0a0000c9);
+  EXPECT_EQ(backend->SendFrom(kFirstPort, peer2, 5000, dtls).code(),
+            absl::StatusCode::kUnavailable);
+  port->Inject(0, ArpReplyFrame(mac, peer2, peer_mac));
+  ASSERT_TRUE(WaitFor([&] { return Refused(IoDrop::kNeighborTableFull) == 1; }));
+  EXPECT_FALSE(backend->Neighbor(peer2).has_value());
+  EXPECT_EQ(backend->AddNeighbor(peer2, peer_mac).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(Refused(IoDrop::kNeighborTableFull), 2u);
+  EXPECT_EQ(Entries(), kMaxNeighbors);
+}
+
+// The rule: a learned neighbour's MAC is never replaced on a claim's word. A claim (gratuitous
+// ARP, unsolicited reply) makes the switch ask for the address and listen for a second; the entry
+// moves only if the answer comes from one new MAC while the current MAC stays silent. A poisoner
+// who answers the check is outvoted by the live neighbour; a neighbour that really moved is
+// followed when its check ends.
+TEST_F(DpdkNeighborTest, GratuitousArpCannotRepointANextHopButAMovedNeighbourIsFollowed) {
+  oracle::MeetingTraffic traffic(1, 2, kFirstPort, 25);
+  PublishUnresolved(traffic);
+  EXPECT_EQ(TakeAsked().size(), 2u);
+  ASSERT_TRUE(backend->Start().ok());
+  const MacAddr mac = backend->port_mac(0);
+  port->Inject(0, ArpReplyFrame(mac, LegIp(0), LegMac(0)));
+  port->Inject(0, ArpReplyFrame(mac, LegIp(1), LegMac(1)));
+  ASSERT_TRUE(WaitFor([&] { return Events(NeighborEvent::kLearned) == 2; }));
+  Advance(std::chrono::milliseconds(kRecompileMs));
+  Turn();
+  TakeAsked();
+  EXPECT_EQ(Forward(traffic, {0}).at(1), std::vector<MacAddr>{LegMac(1)});
+
+  // The attack: leg 1's address claimed for the attacker's MAC.
+  const MacAddr attacker = {0x02, 0, 0, 0, 0x0b, 0xad};
+  port->Inject(0, ArpRequestFrame(attacker, LegIp(1), LegIp(1)));  // gratuitous
+  ASSERT_TRUE(WaitFor([&] { return Refused(IoDrop::kNeighborMoveRefused) == 1; }));
+  EXPECT_EQ(backend->Neighbor(LegIp(1)), LegMac(1));
+  EXPECT_EQ(TakeAsked(), std::vector<IpAddr>{LegIp(1)}) << "the check asks leg 1";
+  EXPECT_EQ(Events(NeighborEvent::kChecks), 1u);
+  // The attacker answers the check first and claims again; the real leg 1 answers too.
+  const uint64_t handled = Handled();
+  port->Inject(0, ArpReplyFrame(mac, LegIp(1), attacker));
+  port->Inject(0, ArpRequestFrame(attacker, LegIp(1), LegIp(1)));
+  port->Inject(0, ArpReplyFrame(mac, LegIp(1), LegMac(1)));
+  ASSERT_TRUE(WaitFor([&] { return Handled() == handled + 3; }));
+  EXPECT_EQ(Refused(IoDrop::kNeighborMoveRefused), 2u) << "the repeated claim";
+  EXPECT_EQ(Events(NeighborEvent::kChecks), 1u) << "one check at a time";
+  Advance(std::chrono::seconds(1));
+  Turn();
+  EXPECT_EQ(Refused(IoDrop::kNeighborMoveRefused), 3u) << "the attacker's answer lost the check";
+  EXPECT_EQ(backend->Neighbor(LegIp(1)), LegMac(1));
+  EXPECT_EQ(Events(NeighborEvent::kMoved), 0u);
+  EXPECT_EQ(Forward(traffic, {0}).at(1), std::vector<MacAddr>{LegMac(1)});
+
+  // Leg 1 really moves (a new NIC, the old one gone): it announces itself, then answers the check.
+  const MacAddr moved = {0x02, 0, 0, 0, 2, 1};
+  port->Inject(0, ArpRequestFrame(moved, LegIp(1), LegIp(1)));
+  ASSERT_TRUE(WaitFor([&] { return Refused(IoDrop::kNeighborMoveRefused) == 4; }));
+  EXPECT_EQ(TakeAsked(), std::vector<IpAddr>{LegIp(1)});
+  port->Inject(0, ArpReplyFrame(mac, LegIp(1), moved));
+  ASSERT_TRUE(WaitFor([&] { return Handled() == handled + 5; }));
+  EXPECT_EQ(backend->Neighbor(LegIp(1)), LegMac(1)) << "not before the check ends";
+  Advance(std::chrono::seconds(1));
+  Turn();
+  EXPECT_EQ(Events(NeighborEvent::kMoved), 1u);
+  EXPECT_EQ(backend->Neighbor(LegIp(1)), moved);
+  EXPECT_EQ(Forward(traffic, {0}).at(1), std::vector<MacAddr>{moved});
+
+  // A configured neighbour never moves by ARP, and is not checked.
+  ASSERT_TRUE(backend->AddNeighbor(LegIp(0), LegMac(0)).ok());
+  port->Inject(0, ArpRequestFrame(attacker, LegIp(0), LegIp(0)));
+  ASSERT_TRUE(WaitFor([&] { return Refused(IoDrop::kNeighborMoveRefused) == 5; }));
+  EXPECT_EQ(backend->Neighbor(LegIp(0)), LegMac(0));
+  EXPECT_EQ(Events(NeighborEvent::kChecks), 2u);
+}
+
+TEST_F(DpdkNeighborTest, NeighboursLearnedInQuickSuccessionShareRecompilesAndEndCorrect) {
+  oracle::MeetingTraffic traffic(1, 4, kFirstPort, 27);
+  PublishUnresolved(traffic);
+  EXPECT_EQ(TakeAsked().size(), traffic.legs());
+  ASSERT_TRUE(backend->Start().ok());
+  const MacAddr mac = backend->port_mac(0);
+  // All four answer at once (one queue: they are handled in this order).
+  for (size_t i = 0; i < traffic.legs(); ++i) {
+    port->Inject(0, ArpReplyFrame(mac, LegIp(i), LegMac(i)));
+  }
+  ASSERT_TRUE(WaitFor([&] { return Events(NeighborEvent::kLearned) == traffic.legs(); }));
+  // The first was compiled at once; the other three wait for the rate limit, coalesced.
+  EXPECT_EQ(Events(NeighborEvent::kRecompiles), 1u);
+  EXPECT_EQ(Events(NeighborEvent::kRecompilesDeferred), traffic.legs() - 1);
+  for (size_t i = 0; i < traffic.legs(); ++i) EXPECT_EQ(backend->Neighbor(LegIp(i)), LegMac(i));
+  // Meanwhile leg 0's copies to legs 1..3 have no neighbour in the published headers yet.
+  port->InjectRss(LegFrame(0, mac, traffic.switch_port(0), traffic.Next(0, 80)));
+  ASSERT_TRUE(WaitFor([&] {
+    return Total([](auto s) { return s.io->Drops(IoDrop::kNoNeighbor); }) == traffic.fanout();
+  }));
+  // Nothing happens before the interval is over ...
+  Advance(std::chrono::milliseconds(kRecompileMs - 1));
+  Turn();
+  EXPECT_EQ(Events(NeighborEvent::kRecompiles), 1u);
+  // ... and then one recompile publishes all three.
+  Advance(std::chrono::milliseconds(1));
+  Turn();
+  EXPECT_EQ(Events(NeighborEvent::kRecompiles), 2u);
+  EXPECT_LT(Events(NeighborEvent::kRecompiles), Events(NeighborEvent::kLearned));
+  Turn();
+  EXPECT_EQ(Events(NeighborEvent::kRecompiles), 2u) << "nothing left pending";
+  const auto out = Forward(traffic, {0, 1, 2, 3});
+  for (size_t i = 0; i < traffic.legs(); ++i) {
+    ASSERT_EQ(out.count(i), 1u) << "leg " << i;
+    EXPECT_EQ(out.at(i), std::vector<MacAddr>(traffic.fanout(), LegMac(i))) << "leg " << i;
+  }
+  EXPECT_EQ(Total([](auto s) { return s.io->Drops(IoDrop::kNoNeighbor); }), traffic.fanout());
 }
 
 }  // namespace

@@ -10,6 +10,11 @@
 // worker. Next-hop MAC addresses come from ARP/ND handled by the control thread, never on the
 // fast path: an unresolved next hop drops the copy (`no_neighbor`) and asks again.
 //
+// The neighbour table is not the network's to fill (see `PollControl` for the rules): it learns
+// only next hops the switch asked for or its egress uses, holds at most `max_neighbors` entries,
+// moves a learned neighbour to another MAC only after checking that its current MAC is gone, and
+// recompiles egress headers for learned changes at most once per `neighbor_recompile_ms`.
+//
 // The published tables are reclaimed with DPDK's RCU QSBR: a worker reports a quiescent state
 // after every poll round. Per-lcore counters are served through DPDK telemetry under /mpswitch/.
 //
@@ -18,12 +23,15 @@
 // Threading: everything here belongs to one control thread, except the counters (any thread).
 #pragma once
 
+#include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -77,6 +85,62 @@ struct DpdkBackendConfig {
   uint8_t dscp = 46;
   uint8_t ttl = 64;
   std::function<std::unique_ptr<MacKernel>()> mac_kernel;  // MakeBestMacKernel when empty
+  // Neighbour table cap (static and learned entries together); above 0.
+  uint32_t max_neighbors = 1024;
+  // Egress recompiles that learned neighbours trigger: at most one per this interval, later
+  // changes coalesced into one recompile on the first PollControl after it (0: no limit).
+  uint32_t neighbor_recompile_ms = 50;
+  // The control thread's clock (re-asking, the recompile limit, outstanding requests);
+  // steady_clock::now when empty. Tests give a manual one. Read on the control thread only.
+  std::function<std::chrono::steady_clock::time_point()> clock;
+};
+
+// What the control thread did with its neighbour table. What it refused is counted as IoDrops
+// in `control_counters()` (neighbor_unsolicited, neighbor_move_refused, neighbor_table_full).
+enum class NeighborEvent : uint8_t {
+  kLearned = 0,
+  kMoved,
+  kChecks,
+  kReclaimed,
+  kRecompiles,
+  kRecompilesDeferred,
+  kCount,
+};
+
+inline constexpr size_t kNeighborEventCount = static_cast<size_t>(NeighborEvent::kCount);
+
+struct NeighborEventInfo {
+  std::string_view name;
+  std::string_view help;
+};
+
+inline constexpr std::array<NeighborEventInfo, kNeighborEventCount> kNeighborEventInfo = {{
+    {"neighbor_learned", "new neighbour learned from an ARP/NDP answer or an egress next hop"},
+    {"neighbor_moved",
+     "learned neighbour moved to the MAC that answered a check its old MAC stayed silent in"},
+    {"neighbor_checks",
+     "checks started (the switch asked for a learned neighbour another MAC was claimed for)"},
+    {"neighbor_reclaimed", "learned entries no egress used, removed to make room at the cap"},
+    {"neighbor_recompiles", "egress header recompiles triggered by learned neighbours"},
+    {"neighbor_recompiles_deferred",
+     "learned changes held back by the recompile rate limit (coalesced into a later recompile)"},
+}};
+
+constexpr bool AllNeighborEventsNamed() {
+  for (const NeighborEventInfo& i : kNeighborEventInfo) {
+    if (i.name.empty() || i.help.empty()) return false;
+  }
+  return true;
+}
+static_assert(AllNeighborEventsNamed(), "kNeighborEventInfo must name every NeighborEvent");
+
+// One writer (the control thread), any number of readers (telemetry, tests).
+struct NeighborCounters {
+  Counter entries;  // entries in the table now (a gauge)
+  Counter events[kNeighborEventCount];
+
+  uint64_t Get(NeighborEvent e) const { return events[static_cast<size_t>(e)].Get(); }
+  void Add(NeighborEvent e, uint64_t n = 1) { events[static_cast<size_t>(e)].Add(n); }
 };
 
 // Per-lcore statistics as telemetry reports them.
@@ -102,13 +166,41 @@ class DpdkBackend {
   // with the tables. Unknown next hops are asked for by ARP/NS; the tables are republished when
   // they answer. InvalidArgument when an egress has no port to leave by or slots do not fit.
   absl::Status Publish(DataplaneTables tables);
-  // Link-layer address of a neighbour known without ARP/ND (static configuration, tests).
+  // Link-layer address of a neighbour known without ARP/ND (static configuration, tests). Static
+  // entries skip the learning rules (the operator set them) and are never moved by ARP/ND nor
+  // reclaimed, but count against `max_neighbors`: ResourceExhausted (and neighbor_table_full)
+  // when the table is full of entries that cannot be reclaimed. Egress is recompiled at once.
   absl::Status AddNeighbor(const IpAddr& ip, const MacAddr& mac);
+  // The table's entry; a learned change may reach the published egress headers only up to
+  // `neighbor_recompile_ms` later.
   std::optional<MacAddr> Neighbor(const IpAddr& ip) const;
 
-  // The control thread's turn: answers ARP and NDP for the switch's addresses, learns neighbours
-  // (republishing when one changes), re-asks unresolved ones about once a second, and hands every
-  // punted UDP datagram on a media port (DTLS, STUN) to `on_datagram`. Returns packets handled.
+  // The control thread's turn: answers ARP and NDP for the switch's addresses, learns neighbours,
+  // re-asks unresolved ones about once a second, runs a recompile the rate limit held back once
+  // its interval is over, and hands every punted UDP datagram on a media port (DTLS, STUN) to
+  // `on_datagram`. Returns packets handled.
+  //
+  // Learning (ARP to the switch's address and gratuitous ARP; NS to the switch's address; NA):
+  //  - A new entry only from an answer (ARP reply, or NA with the solicited flag, to the switch's
+  //    address) to a request the switch sent for that address on that port in the last 3 s (the
+  //    answer uses the request up), or for a next hop the published egress reaches by that port
+  //    (which may also introduce itself by a request or NS). Anything else: neighbor_unsolicited.
+  //  - A new entry when the table holds `max_neighbors` reclaims the oldest learned entry no
+  //    egress uses; with none to reclaim: neighbor_table_full.
+  //  - Another MAC for a learned entry is never taken on the claimant's word (gratuitous ARP,
+  //    unsolicited NA, a request, a late answer): neighbor_move_refused, and the switch starts a
+  //    check, at most one per entry per second: it asks for the address and collects answers for
+  //    1 s. The entry then moves to the answering MAC only if the current MAC did not show up
+  //    (any ARP/ND from it confirms it) and no second MAC answered; otherwise the candidate is
+  //    refused too. A neighbour that really moved (its old MAC gone) is followed about a second
+  //    later; a poisoner is outvoted by the live neighbour or by any other answer. Static entries
+  //    never change by ARP/ND (neighbor_move_refused).
+  //  - A change to a next hop the egress uses recompiles the egress headers, at most once per
+  //    `neighbor_recompile_ms`; changes within the interval are coalesced (counted as
+  //    neighbor_recompiles_deferred) and compiled by the first PollControl after it, or by
+  //    Publish/AddNeighbor if sooner. No change is lost.
+  // What ARP/ND cannot prevent: a host on the link answering first for an address nobody else
+  // answers for (an unresolved next hop, or one whose owner is gone).
   size_t PollControl(absl::FunctionRef<void(const PuntedDatagram&)> on_datagram);
   // Sends one UDP datagram from a media port on the control thread's own TX queue.
   absl::Status SendFrom(uint16_t local_port, const IpAddr& to, uint16_t to_port,
@@ -116,8 +208,9 @@ class DpdkBackend {
 
   uint32_t workers() const;
   DpdkWorkerStats stats(uint32_t w) const;
-  // Counters of the control thread (punts it could not use, ARP/ND answered).
+  // Counters of the control thread (punts it could not use, ARP/ND answered, neighbours refused).
   const IoCounters& control_counters() const;
+  const NeighborCounters& neighbor_counters() const;
   uint16_t port_id(size_t i) const;
   MacAddr port_mac(size_t i) const;
   const DpdkBackendConfig& config() const;

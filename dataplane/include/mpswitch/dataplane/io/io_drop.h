@@ -40,6 +40,10 @@ enum class IoDrop : uint8_t {
   kArpMalformed,
   kNdMalformed,
   kPuntUnhandled,
+  kNoHeadroom,
+  kNeighborUnsolicited,
+  kNeighborMoveRefused,
+  kNeighborTableFull,
   kCount,
 };
 
@@ -81,6 +85,15 @@ inline constexpr std::array<IoDropInfo, kIoDropCount> kIoDropInfo = {{
     {"nd_malformed",
      "ICMPv6 checksum wrong, or NS/NA failing RFC 4861 validity checks (hop limit, length, options)"},
     {"punt_unhandled", "non-media packet the control thread has no use for (ICMP, TCP, ...)"},
+    {"no_headroom", "output buffer without room for its Ethernet/IP/UDP headers: copy not sent"},
+    {"neighbor_unsolicited",
+     "ARP/NDP named a neighbour the switch did not ask for and no egress uses (or on another "
+     "port): not learned"},
+    {"neighbor_move_refused",
+     "another MAC claimed for a known neighbour, not taken on the claim's word (a static entry "
+     "never moves, a learned one only after a check its old MAC stays silent in)"},
+    {"neighbor_table_full",
+     "neighbour table at its cap and no learned entry unused by egress to reclaim: not learned"},
 }};
 
 // Every reason has a name: an entry left out of the table above would be an empty name.
