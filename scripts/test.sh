@@ -3,6 +3,10 @@
 # smoke run, a bounded libFuzzer run of every fuzz target, and the whole suite again under
 # AddressSanitizer + UndefinedBehaviorSanitizer.
 #   FUZZ_SECONDS   seconds per fuzz target (default 60; 0 skips fuzzing)
+# A failing test does not stop the run: both suites run and the summary counts them. Tests that
+# skipped themselves (GTEST_SKIP: no IPv6 loopback, no root or /dev/net/tun, no intel-ipsec-mb,
+# ...) are listed by name with their reason before the last line, which is
+#   tests: N passed, M failed[, K skipped]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -10,20 +14,73 @@ cd "$(dirname "$0")/.."
 fuzz_seconds="${FUZZ_SECONDS:-60}"
 total=0
 failed=0
+skipped=0
+skip_report=()
+
+# The reason each skipped test gave: the line after GoogleTest's "file:line: Skipped" in the
+# test's output, which ctest keeps (untruncated) in Testing/Temporary/LastTest.log.
+#   $1 file with one skipped test name a line, $2 LastTest.log; prints "name<TAB>reason" lines.
+skip_reasons() {
+  awk '
+    FNR == NR { want[$0] = 1; next }
+    /^[0-9]+\/[0-9]+ Test: / { cur = substr($0, index($0, " Test: ") + 7); out = 0; grab = 0; next }
+    /^Output:$/ { out = (cur in want); next }
+    out && /^<end of output>$/ { out = 0; next }
+    out && grab && $0 != "" {
+      if ($0 !~ /^\[  SKIPPED \]/) print cur "\t" $0
+      out = 0; grab = 0; next
+    }
+    out && /: Skipped$/ { grab = 1 }
+  ' "$1" "$2" 2>/dev/null || true
+}
+
+# Adds one ctest run to the totals: "N% tests passed, F tests failed out of T" (skipped tests are
+# among the passed), and the skipped ones from "The following tests did not run:" ("(Skipped)").
+#   $1 run name, $2 build directory (holding ctest.log), $3 ctest's exit status
 summary() {
-  # "N% tests passed, F tests failed out of T" -> running totals
-  local line t f
-  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$1" | tail -1)
+  local run=$1 dir=$2 rc=$3 log="$2/ctest.log" line t f names reasons n k=0
+  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1 || true)
+  if [ -z "$line" ]; then
+    echo "$run: ctest printed no summary (exit status $rc): counted as one failure"
+    total=$((total + 1))
+    failed=$((failed + 1))
+    return
+  fi
   t=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
   f=$(sed -E 's/.* ([0-9]+) tests? failed.*/\1/' <<<"$line")
-  total=$((total + ${t:-0}))
-  failed=$((failed + ${f:-0}))
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "$run: ctest exited with status $rc although no test failed: counted as one failure"
+    t=$((t + 1))
+    f=1
+  fi
+  total=$((total + t))
+  failed=$((failed + f))
+
+  names=$(mktemp)
+  awk '/^The following tests did not run:/ { on = 1; next }
+       on && /^[ \t]+[0-9]+ - .* \(Skipped\)$/ {
+         sub(/^[ \t]+[0-9]+ - /, ""); sub(/ \(Skipped\)$/, ""); print; next }
+       on && !/^[ \t]+[0-9]+ - / { on = 0 }' "$log" >"$names"
+  declare -A why=()
+  local lastlog
+  lastlog=$(ls -t "$dir"/Testing/Temporary/LastTest*.log 2>/dev/null | head -1 || true)
+  if [ -s "$names" ] && [ -n "$lastlog" ]; then
+    while IFS=$'\t' read -r n reasons; do why["$n"]=$reasons; done < <(skip_reasons "$names" "$lastlog")
+  fi
+  while IFS= read -r n; do
+    [ -n "$n" ] || continue
+    k=$((k + 1))
+    skip_report+=("  $run: $n${why[$n]:+ -- ${why[$n]}}")
+  done <"$names"
+  rm -f "$names"
+  skipped=$((skipped + k))
 }
 
 echo "== Release build and tests"
 ./scripts/build.sh release
-(cd build/release && ctest --output-on-failure -j2 --timeout 600) 2>&1 | tee build/release/ctest.log
-summary build/release/ctest.log
+rc=0
+(cd build/release && ctest --output-on-failure -j2 --timeout 600) 2>&1 | tee build/release/ctest.log || rc=$?
+summary Release build/release "$rc"
 
 if [ "$fuzz_seconds" != 0 ]; then
   echo "== libFuzzer, ${fuzz_seconds}s per target"
@@ -43,10 +100,17 @@ fi
 
 echo "== ASan + UBSan build and tests"
 ./scripts/build.sh asan
+rc=0
 (cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --output-on-failure -j2 --timeout 900) 2>&1 | tee build/asan/ctest.log
-summary build/asan/ctest.log
+  ctest --output-on-failure -j2 --timeout 900) 2>&1 | tee build/asan/ctest.log || rc=$?
+summary ASan build/asan "$rc"
 
 echo
-echo "tests: $((total - failed)) passed, $failed failed"
+suffix=""
+if [ "$skipped" -ne 0 ]; then
+  echo "skipped tests ($skipped):"
+  printf '%s\n' "${skip_report[@]}"
+  suffix=", $skipped skipped"
+fi
+echo "tests: $((total - failed - skipped)) passed, $failed failed$suffix"
 [ "$failed" -eq 0 ]
