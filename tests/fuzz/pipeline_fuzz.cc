@@ -5,10 +5,18 @@
 // sign each SRTP packet with the stream's real key before processing (as a sender would), so the
 // fuzzer also reaches everything behind verification; without it, packets are taken as they come
 // and must fail verification or parsing. Stream state persists across inputs, like a long call.
+//
+// Beyond memory safety it asserts what authentication promises, on the streams whose keys the
+// harness holds (the plain SRTP streams 1-3 and SRTCP stream 1): a packet is accepted only if its
+// tag verifies with the stream's key (signed by the harness, or by the seed generator, as a key
+// holder would), never twice, and every copy the switch emits carries a tag that verifies with
+// the stream's key, so the switch never re-signs anything it could not verify.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "fuzz_keys.h"
@@ -95,6 +103,40 @@ void Sign(World& w, std::vector<uint8_t>& p) {
   std::memcpy(&p[auth_end], mac, tag_len);
 }
 
+// The index of `k` in World::srtp_keys for a plain stream's packet, or -1 (EKT, unknown, junk).
+int PlainStream(const uint8_t* p, size_t len) {
+  const PacketClass cls = Demultiplex({p, len});
+  if (cls == PacketClass::kRtp && len >= 12) {
+    const uint32_t ssrc = LoadBe32(p + 8);
+    return ssrc >= 1 && ssrc <= 3 ? static_cast<int>(ssrc - 1) : -1;
+  }
+  if (cls == PacketClass::kRtcp && len >= 8 && LoadBe32(p + 4) == 1) return 3;
+  return -1;
+}
+
+// Whether an output copy of plain stream `k` carries a valid tag: SRTCP over the packet, SRTP over
+// the packet and a ROC (one of the three around the stream's, as the burst may have crossed one).
+bool TagVerifies(World& w, int k, const uint8_t* p, size_t len) {
+  const size_t tag_len = k == 1 ? 4 : 10;
+  if (len < 12 + tag_len) return false;
+  const size_t auth = len - tag_len;
+  uint8_t mac[20];
+  if (k == 3) {
+    HmacSha1(w.srtp_keys[3], {p, auth}, mac);
+    return std::memcmp(mac, p + auth, tag_len) == 0;
+  }
+  std::vector<uint8_t> buf(p, p + auth);
+  buf.resize(auth + 4);
+  const uint32_t roc = w.worker->stream(static_cast<uint32_t>(k)).replay.roc();
+  for (int64_t r : {int64_t{roc} - 1, int64_t{roc}, int64_t{roc} + 1}) {
+    if (r < 0 || r > 0xffffffff) continue;
+    StoreBe32(&buf[auth], static_cast<uint32_t>(r));
+    HmacSha1(w.srtp_keys[k], buf, mac);
+    if (std::memcmp(mac, p + auth, tag_len) == 0) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -134,6 +176,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (size_t i = 0; i < r.outputs; ++i) {
     if (outs[i].len > outs[i].capacity || outs[i].source >= r.accepted) __builtin_trap();
+  }
+  // Authentication: on a plain stream only what its key signed gets through, each packet once,
+  // and no copy leaves with a tag its key does not produce.
+  static std::set<std::string> accepted;  // stream, header and tag of every accepted packet
+  if (accepted.size() > 200000) accepted.clear();
+  for (size_t i = 0; i < r.accepted; ++i) {
+    const int k = PlainStream(refs[i].data, refs[i].len);
+    if (k < 0) continue;
+    if (!TagVerifies(world, k, refs[i].data, refs[i].len)) __builtin_trap();
+    const size_t tag_len = k == 1 ? 4 : 10;
+    std::string id(1, static_cast<char>(k));
+    id.append(reinterpret_cast<const char*>(refs[i].data), 12);
+    id.append(reinterpret_cast<const char*>(refs[i].data + refs[i].len - tag_len), tag_len);
+    if (!accepted.insert(std::move(id)).second) __builtin_trap();  // a replay got through
+  }
+  for (size_t i = 0; i < r.outputs; ++i) {
+    const PacketRef& in = refs[outs[i].source];
+    const int k = PlainStream(in.data, in.len);
+    if (k >= 0 && !TagVerifies(world, k, outs[i].data, outs[i].len)) __builtin_trap();
   }
   return 0;
 }

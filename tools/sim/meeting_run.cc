@@ -17,7 +17,13 @@ namespace mpswitch::sim {
 namespace {
 
 constexpr uint32_t kLoopback = 0x7f000001;
-constexpr int64_t kDrainMs = 300;  // after the rooms stop: the last copies arrive
+// After the rooms stop, the run goes on until everything in flight has arrived: the switch has
+// taken in every datagram the rooms sent and the rooms every copy it sent, with no change for
+// kSettledMs. A busy machine only makes this take longer; kMaxDrainMs bounds a run that lost
+// something (the verdict then says what).
+constexpr int64_t kDrainMs = 300;
+constexpr int64_t kSettledMs = 100;
+constexpr int64_t kMaxDrainMs = 20000;
 
 const char* const kRoomNames[] = {"amsterdam", "bangalore", "chicago", "dublin",   "lagos",
                                   "lima",      "oslo",      "osaka",   "quito",    "seoul",
@@ -427,7 +433,18 @@ absl::Status MeetingRun::Run() {
     const uint64_t now_ns = MonotonicNs();
     const int64_t now_ms = static_cast<int64_t>((now_ns - start_ns) / 1000000);
     const bool sending = now_ms < options_.duration_ms;
-    if (now_ms >= options_.duration_ms + kDrainMs) break;
+    if (!sending && now_ms >= options_.duration_ms + kDrainMs) {
+      const std::array<uint64_t, 3> flow = InFlight();
+      // The switch may take in more than the rooms sent (foreign frames on a DPDK port).
+      const bool balanced = flow[1] >= flow[0] && flow[2] == switch_tx();
+      if (!balanced || flow != drain_seen_) {
+        drain_seen_ = flow;
+        drain_since_ = now_ms;
+      } else if (now_ms - drain_since_ >= kSettledMs) {
+        break;
+      }
+      if (now_ms >= options_.duration_ms + kMaxDrainMs) break;
+    }
     if (sending) {
       for (size_t i = 0; i < rooms_.size(); ++i) {
         Room& r = rooms_[i];
@@ -468,8 +485,38 @@ absl::Status MeetingRun::Run() {
   }
   for (uint32_t w = 0; w < workers(); ++w) cpu_end_ns_.push_back(WorkerClockNs(w));
   StopBackend();
+  // Whatever the workers sent last may still be on its way through the kernel.
+  const uint64_t deadline = MonotonicNs() + 2'000'000'000ull;
+  while (InFlight()[2] < switch_tx() && MonotonicNs() < deadline) {
+    if (ReceiveAll(elapsed_ms_, MonotonicNs()) == 0) {
+      std::vector<pollfd> wait;
+      for (const Room& r : rooms_) {
+        if (!r.joined) continue;
+        wait.push_back({r.video->fd(), POLLIN, 0});
+        wait.push_back({r.audio->fd(), POLLIN, 0});
+      }
+      poll(wait.data(), wait.size(), 10);
+    }
+  }
   ReceiveAll(elapsed_ms_, MonotonicNs());
   return status;
+}
+
+std::array<uint64_t, 3> MeetingRun::InFlight() const {
+  std::array<uint64_t, 3> f{};  // sent by the rooms, taken in by the switch, received by rooms
+  for (const Room& r : rooms_) {
+    if (!r.joined) continue;
+    f[0] += r.sender->packets_sent();
+    f[2] += r.receiver->stats().received;
+  }
+  for (uint32_t w = 0; w < workers(); ++w) f[1] += io_counters(w).rx_datagrams.Get();
+  return f;
+}
+
+uint64_t MeetingRun::switch_tx() const {
+  uint64_t n = 0;
+  for (uint32_t w = 0; w < workers(); ++w) n += io_counters(w).tx_datagrams.Get();
+  return n;
 }
 
 uint64_t MeetingRun::worker_cpu_ns(uint32_t w) const {

@@ -186,8 +186,10 @@ void RoomSender::Poll(int64_t now_ms, uint64_t now_ns, std::vector<Outgoing>& ou
     }
   }
   for (auto& [ssrc, s] : streams_) {
-    // Catch up at most a second: a stalled simulator does not flood the switch afterwards.
-    if (s.next_ms < now_ms - 1000) s.next_ms = now_ms - 1000;
+    // Catch up at most 100 ms, as a camera that stalls drops frames rather than sending them all
+    // at once: a simulator stalled by a busy machine must not flood the switch (and the loopback
+    // backlog) with a second of media afterwards.
+    if (s.next_ms < now_ms - 100) s.next_ms = now_ms - 100;
     while (s.next_ms <= now_ms) {
       if (s.video) {
         SendFrame(s, s.next_ms, now_ns, out);

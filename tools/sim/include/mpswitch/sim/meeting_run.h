@@ -9,6 +9,7 @@
 // would deliver them. Media takes the real path: sockets, the backend's workers, the pipeline.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -143,6 +144,9 @@ class MeetingRun {
   absl::Status SetupDpdk(uint16_t first_port, uint16_t port_count, uint32_t stream_slots);
   uint64_t WorkerClockNs(uint32_t w) const;
   void StopBackend();
+  // Datagrams sent by the rooms, taken in by the switch, received by the rooms; and sent by it.
+  std::array<uint64_t, 3> InFlight() const;
+  uint64_t switch_tx() const;
 
   dataplane::IpAddr rooms_addr_;   // where the rooms' sockets live
   dataplane::IpAddr switch_addr_;  // where they send
@@ -159,6 +163,8 @@ class MeetingRun {
   std::vector<uint64_t> cpu_end_ns_;
   uint64_t refresh_requests_ = 0;
   int64_t elapsed_ms_ = 0;
+  std::array<uint64_t, 3> drain_seen_{};
+  int64_t drain_since_ = 0;
   int64_t sending_end_ms_ = 0;
   std::vector<uint8_t> rx_;
 };
