@@ -33,6 +33,8 @@ constexpr int kBurst = 32;
 constexpr int kPool = 1024;  // distinct sequence numbers before the receive state is reset
 constexpr uint32_t kSsrc = 0x51515151;
 constexpr size_t kBufCap = 2048;
+const IpAddr kLegAddr = IpAddr::FromV4(0x0a000005);  // where the benchmark leg sends from
+constexpr uint16_t kLegPort = 30000;
 
 // Pre-protected input packets, as endpoints send them (libsrtp2 protects, with the trailing byte).
 struct Traffic {
@@ -94,6 +96,10 @@ void RunSwitch(benchmark::State& state, std::unique_ptr<MacKernel> kernel) {
   c.ssrc = kSsrc;
   c.master = t.sender_key;
   c.trailing = TrailingByte::kAudioActivity;
+  // As control configures every leg's stream: accepted from the leg's address only.
+  c.source_policy = SourcePolicy::kSignalled;
+  c.source = kLegAddr;
+  c.source_port = kLegPort;
   for (int i = 0; i < fanout; ++i) {
     // Distinct sink/output per receiver, so every output needs its own tag (the worst case).
     c.routes.push_back({static_cast<uint32_t>(i), CsrcRewrite{static_cast<uint8_t>(1 + i % 3),
@@ -121,6 +127,8 @@ void RunSwitch(benchmark::State& state, std::unique_ptr<MacKernel> kernel) {
     for (int i = 0; i < kBurst; ++i, ++at) {
       refs[i] = PacketRef{in[at].data(), static_cast<uint16_t>(in[at].size()),
                           static_cast<uint16_t>(in[at].size()), 16384};
+      refs[i].from = kLegAddr;
+      refs[i].from_port = kLegPort;
     }
     const BurstResult r = ProcessBurst(*snap, w, refs, ob.out);
     outputs += r.outputs;
@@ -392,6 +400,9 @@ void BM_SwitchEkt(benchmark::State& state) {
               : format == 1 ? TrailerFormat::kEktInTag : TrailerFormat::kEktRfc8870;
   c.trailing = TrailingByte::kVideoRefresh;
   c.ekt_spi = format == 0 ? 0 : g.spi;
+  c.source_policy = SourcePolicy::kSignalled;
+  c.source = kLegAddr;
+  c.source_port = kLegPort;
   for (int i = 0; i < fanout; ++i) {
     c.routes.push_back({static_cast<uint32_t>(i), CsrcRewrite{static_cast<uint8_t>(1 + i % 3),
                                                               static_cast<uint8_t>(i / 3)}});
@@ -405,6 +416,8 @@ void BM_SwitchEkt(benchmark::State& state) {
       auto& p = pool[from + i];
       const uint16_t len = static_cast<uint16_t>(p.size() - (format == 0 ? 0 : 4));
       refs[i] = PacketRef{p.data(), len, static_cast<uint16_t>(p.size()), 16384};
+      refs[i].from = kLegAddr;
+      refs[i].from_port = kLegPort;
     }
     return ProcessBurst(snap, w, {refs.data(), static_cast<size_t>(n)}, ob.out);
   };
