@@ -32,6 +32,9 @@ ABSL_FLAG(std::string, ekt, "intag", "EKT format: intag (the seed guide's) or rf
 ABSL_FLAG(std::string, ekt_cipher, "ecb", "in-tag EKT cipher: ecb (AES-128-ECB) or kw (RFC 3394)");
 ABSL_FLAG(std::string, mode, "segment", "switching mode: segment or site");
 ABSL_FLAG(bool, flip_mode, true, "change the switching mode half way through");
+ABSL_FLAG(bool, leave, true,
+          "the last room of each meeting leaves at three quarters of the call (the switch "
+          "rotates the meeting's key encrypting key; the others announce new keys under it)");
 ABSL_FLAG(bool, presentation, true, "the first room of each meeting shares a presentation");
 ABSL_FLAG(int, video_kbps, 4000, "bit rate of every camera");
 ABSL_FLAG(int, workers, 1, "switch worker threads");
@@ -187,6 +190,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (absl::GetFlag(FLAGS_flip_mode)) o.mode_flip_at_ms = o.duration_ms / 2;
+  if (absl::GetFlag(FLAGS_leave)) o.leave_at_ms = o.duration_ms * 3 / 4;
   o.presentation = absl::GetFlag(FLAGS_presentation);
   o.video_kbps = absl::GetFlag(FLAGS_video_kbps);
   o.workers = static_cast<uint32_t>(std::max(1, absl::GetFlag(FLAGS_workers)));
@@ -267,6 +271,8 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(t.sent), static_cast<unsigned long long>(t.received),
               static_cast<unsigned long long>(t.refresh_requests), Quantile(all_latency, 0.5) / 1000.0,
               Quantile(all_latency, 0.99) / 1000.0);
+  std::printf("  key encrypting key rotations (a room left): %llu\n",
+              static_cast<unsigned long long>(r.node().rotations()));
   if (!o.keylog_path.empty()) std::printf("  keys logged to %s\n", o.keylog_path.c_str());
   if (!o.pcap_path.empty()) std::printf("  capture written to %s\n", o.pcap_path.c_str());
   std::vector<std::string> why;

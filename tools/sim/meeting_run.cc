@@ -462,8 +462,20 @@ absl::Status MeetingRun::Run() {
           (void)node_->SetMode(m, to, now_ms);  // the meeting logs the change itself
         }
       }
+      if (options_.leave_at_ms >= 0 && now_ms >= options_.leave_at_ms && leave_started_ms_ < 0) {
+        leave_started_ms_ = now_ms;
+        for (size_t i = 0; i < rooms_.size(); ++i) {
+          // The last room of each meeting, where at least two others stay.
+          if (per_meeting >= 3 && i % per_meeting == per_meeting - 1 && rooms_[i].joined) {
+            rooms_[i].leaving = true;
+          }
+        }
+      }
+      if (leave_started_ms_ >= 0) {
+        if (absl::Status s = LeaveRooms(now_ms, now_ms - leave_started_ms_ > 2000); !s.ok()) return s;
+      }
       for (Room& r : rooms_) {
-        if (!r.joined) continue;
+        if (!r.joined || r.leaving || r.left) continue;
         r.sender->Poll(now_ms, now_ns, out);
         Send(r, out);
       }
@@ -500,6 +512,31 @@ absl::Status MeetingRun::Run() {
   }
   ReceiveAll(elapsed_ms_, MonotonicNs());
   return status;
+}
+
+absl::Status MeetingRun::LeaveRooms(int64_t now_ms, bool force) {
+  bool any = false;
+  for (const Room& r : rooms_) any |= r.leaving;
+  if (!any) return absl::OkStatus();
+  uint64_t sent = 0, taken = 0;
+  for (const Room& r : rooms_) {
+    if (r.joined) sent += r.sender->packets_sent();
+  }
+  for (uint32_t w = 0; w < workers(); ++w) taken += pipeline_counters(w).rx_packets.Get();
+  if (taken < sent && !force) return absl::OkStatus();
+  for (Room& r : rooms_) {
+    if (!r.leaving) continue;
+    if (absl::Status s = node_->Leave(r.meeting, r.leg, now_ms); !s.ok()) return s;
+    r.leaving = false;
+    r.left = true;
+    log_.push_back(absl::StrFormat("%s left the meeting", r.spec.name));
+  }
+  // The others get the new group (and announce new keys under it) before anything more is sent,
+  // and the tables that accept it are published before then too.
+  HandleEvents();
+  absl::Status s = node_->Step(now_ms);
+  HandleEvents();
+  return s;
 }
 
 std::array<uint64_t, 3> MeetingRun::InFlight() const {
@@ -579,6 +616,12 @@ bool MeetingRun::Passed(std::vector<std::string>* why) const {
       continue;
     }
     const ReceiverStats& s = r.receiver->stats();
+    bool someone_left = false;
+    for (const Room& o : rooms_) someone_left |= o.left && o.meeting == r.meeting;
+    if (someone_left && !r.left && r.sender->group_changes() == 0) {
+      w.push_back(absl::StrFormat("%s never got the meeting's new group after a room left",
+                                  r.spec.name));
+    }
     if (s.Problems() != 0) {
       w.push_back(absl::StrFormat("%s: %d problems, first: %s", r.spec.name, s.Problems(),
                                   r.receiver->first_problem()));
@@ -592,8 +635,9 @@ bool MeetingRun::Passed(std::vector<std::string>* why) const {
                                           control::Position::kRight};
     // A side screen can only show another three-screen room's side camera.
     bool others = false, others_three = false;
+    if (r.left) continue;  // what it got after leaving is checked above, screens no more
     for (const Room& o : rooms_) {
-      if (&o == &r || !o.joined || o.meeting != r.meeting) continue;
+      if (&o == &r || !o.joined || o.left || o.meeting != r.meeting) continue;
       others = true;
       others_three |= o.spec.screens == 3;
     }

@@ -43,6 +43,7 @@ TEST(MeetingRunTest, InTagMeetingWithKeyChangesAndCapture) {
   o.video_kbps = 1500;
   o.first_port = 20000;
   o.seq_near_wrap = true;  // every stream wraps its sequence numbers early in the call
+  o.leave_at_ms = 3000;    // a room leaves: the others move to a new group
   const std::string dir = ::testing::TempDir();
   o.keylog_path = dir + "/meeting_run_test.keys";
   o.pcap_path = dir + "/meeting_run_test.pcap";
@@ -51,6 +52,8 @@ TEST(MeetingRunTest, InTagMeetingWithKeyChangesAndCapture) {
   ASSERT_TRUE(run.ok()) << run.status();
   ASSERT_TRUE((*run)->Run().ok());
   ExpectPassed(**run);
+  EXPECT_EQ((*run)->node().rotations(), 1u);
+  EXPECT_TRUE((*run)->rooms().back().left);
   run->reset();  // closes the capture
 
   absl::StatusOr<CaptureReport> rep = CheckCapture(o.pcap_path, o.keylog_path);
@@ -71,6 +74,7 @@ TEST(MeetingRunTest, Rfc8870SiteModeFlipTwoWorkersTwoMeetings) {
   o.ekt_format = ekt::EktFormat::kRfc8870;
   o.mode = control::SwitchingMode::kSite;
   o.mode_flip_at_ms = 2000;
+  o.leave_at_ms = 3000;  // the last room of each meeting leaves
   o.first_port = 20200;
   const std::string dir = ::testing::TempDir();
   o.keylog_path = dir + "/meeting_run_test_2.keys";
@@ -80,7 +84,8 @@ TEST(MeetingRunTest, Rfc8870SiteModeFlipTwoWorkersTwoMeetings) {
   ASSERT_TRUE(run.ok()) << run.status();
   ASSERT_TRUE((*run)->Run().ok());
   ExpectPassed(**run);
-  // Two meetings, two groups in the key log: the capture check takes both.
+  EXPECT_EQ((*run)->node().rotations(), 2u);
+  // Two meetings, four groups in the key log (each rotated once): the capture check takes them.
   absl::StatusOr<CaptureReport> rep = CheckCapture(o.pcap_path, o.keylog_path);
   ASSERT_TRUE(rep.ok()) << rep.status();
   EXPECT_EQ(rep->failed, 0u) << rep->first_failure;

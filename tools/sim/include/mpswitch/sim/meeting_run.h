@@ -51,6 +51,9 @@ struct RunOptions {
   control::SwitchingMode mode = control::SwitchingMode::kSegment;
   int64_t mode_flip_at_ms = -1;  // switch every meeting to the other mode then (-1: never)
   bool key_changes = true;       // every room changes its keys once, at a time of its own
+  // The last room of every meeting with three or more rooms leaves then (-1: never): the switch
+  // rotates the meeting's group and the others announce new keys under the new one.
+  int64_t leave_at_ms = -1;
   bool seq_near_wrap = false;    // every stream starts just below the sequence number wrap
   int video_kbps = 4000;
   int verify_every = 1;          // receivers decrypt every Nth packet (see RoomReceiver)
@@ -95,6 +98,8 @@ class MeetingRun {
     size_t meeting = 0;
     control::LegId leg = 0;
     bool joined = false;
+    bool leaving = false;      // stopped sending; leaves once the switch took in all it sent
+    bool left = false;         // no longer in the meeting (still reads what was sent to it)
     bool secure_icon = false;  // the last security notification
     uint16_t video_port = 0, audio_port = 0;  // the switch's
     std::unique_ptr<oracle::UdpEndpoint> video, audio;
@@ -136,6 +141,9 @@ class MeetingRun {
   absl::Status JoinRoom(Room& r, int64_t now_ms);
   void HandleEvents();
   void Send(Room& r, std::vector<Outgoing>& out);
+  // Rooms that stopped sending leave once the switch's workers have taken every datagram the
+  // rooms sent (none of theirs can then reach tables without their streams); at `force` anyway.
+  absl::Status LeaveRooms(int64_t now_ms, bool force);
   size_t ReceiveAll(int64_t now_ms, uint64_t now_ns);
 
   RunOptions options_;
@@ -165,6 +173,7 @@ class MeetingRun {
   int64_t elapsed_ms_ = 0;
   std::array<uint64_t, 3> drain_seen_{};
   int64_t drain_since_ = 0;
+  int64_t leave_started_ms_ = -1;
   int64_t sending_end_ms_ = 0;
   std::vector<uint8_t> rx_;
 };
