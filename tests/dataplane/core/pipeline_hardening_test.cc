@@ -320,13 +320,18 @@ TEST_F(HardeningTest, LateAnnouncementOfAnOlderKeyIsNotInstalled) {
   }
 }
 
-// Finding 6: junk placed ahead of a genuine key announcement in the same burst. Before, the first
-// announcer claimed the burst's pending key: its junk key made the genuine short forms after it
+// Finding 6: junk among the announcements of a new key in one burst. Before, the first announcer
+// claimed the burst's pending key unverified: its junk key made the genuine short forms after it
 // fail, or its forged ISN was installed.
-TEST_F(HardeningTest, JunkAnnouncerAtTheHeadOfABurstClaimsNothing) {
+TEST_F(HardeningTest, JunkAnnouncerInABurstClaimsNothing) {
   std::mt19937 rng(7);
-  for (bool copy_emk : {true, false}) {
-    SCOPED_TRACE(copy_emk ? "genuine EMK, forged ISN" : "random EMK");
+  // Junk at the head of the burst, or right after the genuine announcements (before the short
+  // forms that need their key); a copy of the genuine EMK with a forged ISN, or a random EMK.
+  for (int variant = 0; variant < 4; ++variant) {
+    const bool copy_emk = variant % 2 == 0;
+    const bool at_head = variant < 2;
+    SCOPED_TRACE(::testing::Message() << (copy_emk ? "genuine EMK, forged ISN" : "random EMK")
+                                      << (at_head ? " at the head" : " before the short forms"));
     worker_.reset();
     seq_ = 500;
     Build(EktFormat::kInTag);
@@ -336,16 +341,24 @@ TEST_F(HardeningTest, JunkAnnouncerAtTheHeadOfABurstClaimsNothing) {
     const uint16_t isn = seq_;
     std::vector<std::vector<uint8_t>> burst;
     for (int i = 0; i < 8; ++i) burst.push_back(Next(*s));
+    // Else just before the first short form, which needs the key the announcements before it
+    // carry.
+    size_t at = 0;
+    if (!at_head) {
+      while (at < burst.size() && Announces(burst[at])) ++at;
+      ASSERT_TRUE(at > 0 && at < burst.size());
+    }
     std::vector<uint8_t> junk = burst[0];
     if (copy_emk) {
       junk[junk.size() - 3] ^= 0x10;  // the ISN
     } else {
       for (size_t i = 0; i < 16; ++i) junk[junk.size() - 8 - 16 + i] = static_cast<uint8_t>(rng());
     }
-    burst.insert(burst.begin(), junk);
+    burst.insert(burst.begin() + static_cast<ptrdiff_t>(at), junk);
     const std::vector<Drop> d = Burst(burst);
-    EXPECT_EQ(d[0], Drop::kEktKeyUnverified);
-    for (size_t i = 1; i < d.size(); ++i) EXPECT_EQ(d[i], Drop::kNone) << "packet " << i;
+    for (size_t i = 0; i < d.size(); ++i) {
+      EXPECT_EQ(d[i], i == at ? Drop::kEktKeyUnverified : Drop::kNone) << "packet " << i;
+    }
     EXPECT_EQ(rt().key_start_index, isn) << "the ISN installed must be the genuine packet's";
   }
 }
