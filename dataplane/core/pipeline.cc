@@ -33,6 +33,7 @@ struct InMeta {
   bool dual_only;      // ... and `mac` too: the stream had no key of its own yet
   bool dual_pending;   // `key2` is that new key (else: the current key, for a late packet)
   bool gate_open;      // the stream's gate was open when this packet was accepted
+  bool preverified;    // `mac` was computed in Prepare (a new key's first announcement)
   uint16_t dual_from;
   uint8_t saved[kMaxTagLen];  // input bytes staging overwrote (the tag), restored after verifying
   alignas(16) uint8_t mac[kMacOutLen];
@@ -191,6 +192,7 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     if (!FromItsSource(*e, rt, p)) return Drop::kSourceMismatch;
     m.rt = &rt;
     m.entry = e;
+    m.preverified = false;
     m.learning = false;
     m.dual = false;
     m.dual_only = false;
@@ -415,12 +417,14 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
       uint8_t mac[20];
       HmacSha1(m.prov, {p.data, mac_len}, mac);
       const bool verified = SameTag(mac, m.saved, e->tag_len);
-      OPENSSL_cleanse(mac, sizeof(mac));
       if (!verified) {
         std::memcpy(p.data + auth_end, m.saved, e->tag_len);
         --rt.unwrap_tokens;
         return Drop::kEktKeyUnverified;
       }
+      // Commit compares this MAC again (after the replay check); the kernel need not redo it.
+      std::memcpy(m.mac, mac, kMacOutLen);
+      m.preverified = true;
       rt.pending_burst = w.burst_serial();
       rt.pending_pos = pos;
     }
@@ -472,6 +476,7 @@ Drop Prepare(const Snapshot& snap, WorkerState& w, PacketRef& p, uint16_t pos, I
     m.entry = e;
     m.index = index;
     m.auth_end = auth_end;
+    m.preverified = false;
     m.carry_len = 0;
     m.csrc_count = 0;
     m.tag_in_mac = false;
@@ -621,8 +626,10 @@ BurstResult ProcessBurst(const Snapshot& snap, WorkerState& w, std::span<PacketR
     MacJob job, job2;
     p.drop = Prepare(snap, w, p, static_cast<uint16_t>(i), sc.in.data(), job, job2);
     if (p.drop == Drop::kNone) {
-      kernel.Submit(job);
-      ++njobs;
+      if (!sc.in[i].preverified) {
+        kernel.Submit(job);
+        ++njobs;
+      }
       if (sc.in[i].dual && !sc.in[i].dual_only) {
         kernel.Submit(job2);
         ++njobs;
