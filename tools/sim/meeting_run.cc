@@ -595,7 +595,10 @@ RunTotals MeetingRun::Totals() const {
         const auto why = static_cast<dataplane::io::IoDrop>(d);
         t.drops_by_reason[std::string(dataplane::io::IoDropName(why))] += n;
         t.drops += n;
+        // Frames no room sent: the kernel's own traffic on a tap interface (IPv6 router and
+        // multicast listener messages, with their hop-by-hop header).
         if (why == dataplane::io::IoDrop::kIpNotForUs ||
+            why == dataplane::io::IoDrop::kIpExtensionHeader ||
             why == dataplane::io::IoDrop::kUnsupportedEtherType ||
             why == dataplane::io::IoDrop::kNotMediaPort ||
             why == dataplane::io::IoDrop::kPuntUnhandled) {

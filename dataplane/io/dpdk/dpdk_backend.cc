@@ -692,7 +692,6 @@ int DpdkBackend::Impl::WorkerLoop(Worker& w) {
     rte_rcu_qsbr_quiescent(qsv, rcu_id);
     w.io.polls.Add();
     const uint64_t t_poll = rte_rdtsc();
-    const DpdkTables* t = publisher->Current();
     bool any = false;
     bool saturated = false;  // some queue had a full burst waiting: more is coming
     for (size_t pi = 0; pi < np; ++pi) {
@@ -704,6 +703,9 @@ int DpdkBackend::Impl::WorkerLoop(Worker& w) {
       const uint16_t n =
           rte_eth_rx_burst(port.id, qi == 0 ? w.queue : port.extra_rx_queue, w.rx.data(), config.burst);
       if (n == 0) continue;
+      // The tables are read after the burst arrived, never before: whatever control published
+      // before a sender sent (a leg's streams, at admission) is in force for its packets.
+      const DpdkTables* t = publisher->Current();
       any = true;
       saturated |= n == config.burst;
       const uint64_t t_rx = rte_rdtsc();

@@ -28,7 +28,9 @@ TEST(MeetingRunDpdkTest, SecureMeetingThroughNetTap) {
   const RunTotals t = (*run)->Totals();
   EXPECT_GT(t.video_switches, 0u);
   EXPECT_GT(t.verified, 3000u);
-  EXPECT_EQ(t.switch_in, t.sent);  // nothing lost between the kernel and the PMD
+  // Nothing lost between the kernel and the PMD; what else came in is the kernel's own traffic
+  // on the tap (IPv6 router and listener messages), refused as foreign.
+  EXPECT_EQ(t.switch_in, t.sent + t.foreign_drops);
 }
 
 }  // namespace
