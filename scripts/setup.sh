@@ -8,6 +8,7 @@ pkgs=(
   clang libclang-rt-14-dev          # libFuzzer targets
   libssl-dev libsrtp2-dev libabsl-dev
   openssl                           # the CLI: lsc_test checks CSRs with `openssl req -verify`
+  libtomlplusplus-dev               # the daemon's TOML config file
   libgtest-dev libgmock-dev libbenchmark-dev
   libdpdk-dev                       # DPDK backend (pulls in the net_pcap/net_ring/net_tap drivers)
   iproute2                          # ip: the kernel side of the net_tap port in the DPDK meeting test
