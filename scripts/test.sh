@@ -85,7 +85,7 @@ summary Release build/release "$rc"
 if [ "$fuzz_seconds" != 0 ]; then
   echo "== libFuzzer, ${fuzz_seconds}s per target"
   ./scripts/build.sh fuzz
-  for target in pipeline_fuzz packet_fuzz ekt_fuzz frame_fuzz ng_fuzz sim_receiver_fuzz ctl_fuzz config_fuzz; do
+  for target in pipeline_fuzz packet_fuzz ekt_fuzz frame_fuzz ng_fuzz sim_receiver_fuzz ctl_fuzz config_fuzz cert_fuzz; do
     work=$(mktemp -d)
     cp -r "tests/fuzz/corpus/$target/." "$work/"
     # New inputs land in a scratch copy; the committed seeds stay as they are.
