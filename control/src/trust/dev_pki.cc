@@ -41,9 +41,6 @@ struct BnDeleter {
   void operator()(BIGNUM* b) const { BN_free(b); }
 };
 
-absl::Status ErrnoError(int err, std::string message) {
-  return absl::Status(absl::ErrnoToStatusCode(err), std::move(message));
-}
 
 bool Exists(const std::string& path) {
   struct stat st;
@@ -385,7 +382,7 @@ absl::Status InitDevelopmentPki(const std::string& dir_arg, const DevPkiOptions&
   char resolved[PATH_MAX];
   if (::realpath(dir_arg.c_str(), resolved) == nullptr) {
     const int err = errno;
-    return ErrnoError(err, absl::StrFormat("cannot resolve %s: %s", dir_arg, std::strerror(err)));
+    return text::ErrnoError(err, absl::StrFormat("cannot resolve %s: %s", dir_arg, std::strerror(err)));
   }
   const std::string dir = resolved;
   const std::string complete = text::Cat(dir, "/", kDevPkiCompleteMarker);
@@ -414,7 +411,7 @@ absl::Status InitDevelopmentPki(const std::string& dir_arg, const DevPkiOptions&
   std::string tmp = text::Cat(dir, "/", kTempPrefix, "XXXXXX");
   if (::mkdtemp(tmp.data()) == nullptr) {  // mode 0700
     const int err = errno;
-    return ErrnoError(err, absl::StrFormat("cannot create a directory in %s: %s; check that it is "
+    return text::ErrnoError(err, absl::StrFormat("cannot create a directory in %s: %s; check that it is "
                                            "writable by this user",
                                            dir, std::strerror(err)));
   }
@@ -438,7 +435,7 @@ absl::Status InitDevelopmentPki(const std::string& dir_arg, const DevPkiOptions&
   }
   if (Exists(complete) && ::unlink(complete.c_str()) != 0) {
     const int err = errno;
-    s = ErrnoError(err, absl::StrFormat("cannot remove %s: %s", complete, std::strerror(err)));
+    s = text::ErrnoError(err, absl::StrFormat("cannot remove %s: %s", complete, std::strerror(err)));
   }
   if (s.ok()) s = SyncDirectory(dir);
   if (!s.ok()) {
@@ -454,14 +451,14 @@ absl::Status InitDevelopmentPki(const std::string& dir_arg, const DevPkiOptions&
       const std::string aside = text::Cat(tmp, "/trust.old");
       if (::rename(dst.c_str(), aside.c_str()) != 0) {
         const int err = errno;
-        s = ErrnoError(
+        s = text::ErrnoError(
             err, absl::StrFormat("cannot move the old %s aside: %s", dst, std::strerror(err)));
         break;
       }
     }
     if (::rename(src.c_str(), dst.c_str()) != 0) {
       const int err = errno;
-      s = ErrnoError(err,
+      s = text::ErrnoError(err,
                      absl::StrFormat("cannot rename %s to %s: %s", src, dst, std::strerror(err)));
       break;
     }
@@ -479,7 +476,7 @@ absl::Status InitDevelopmentPki(const std::string& dir_arg, const DevPkiOptions&
   }
   if (s.ok() && ::unlink(partial.c_str()) != 0) {
     const int err = errno;
-    s = ErrnoError(err, absl::StrFormat("cannot remove %s: %s", partial, std::strerror(err)));
+    s = text::ErrnoError(err, absl::StrFormat("cannot remove %s: %s", partial, std::strerror(err)));
   }
   if (s.ok()) s = SyncDirectory(dir);
   RemoveTree(tmp);

@@ -74,21 +74,7 @@ class Wipe {
 // Never prompts: a key this code reads is unencrypted, and a daemon has no terminal.
 int NoPassphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*userdata*/) { return 0; }
 
-absl::Status ErrnoError(int err, std::string message) {
-  return absl::Status(absl::ErrnoToStatusCode(err), std::move(message));
-}
 
-std::string DirOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string BaseOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 bool Exists(const std::string& path) {
   struct stat st;
@@ -122,18 +108,18 @@ std::string RandomHex(size_t bytes) {
 absl::Status ReplaceSymlink(const std::string& target, const std::string& link_path) {
   std::string tmp;
   for (int attempt = 0;; ++attempt) {
-    tmp = text::Cat(DirOf(link_path), "/.", BaseOf(link_path), ".tmp-", RandomHex(8));
+    tmp = text::Cat(text::DirOf(link_path), "/.", text::BaseOf(link_path), ".tmp-", RandomHex(8));
     if (::symlink(target.c_str(), tmp.c_str()) == 0) break;
     const int err = errno;
     if (err == EEXIST && attempt < 8) continue;
-    return ErrnoError(err, absl::StrFormat("cannot create a link in %s: %s; check that it is "
+    return text::ErrnoError(err, absl::StrFormat("cannot create a link in %s: %s; check that it is "
                                            "writable by this user",
-                                           DirOf(link_path), std::strerror(err)));
+                                           text::DirOf(link_path), std::strerror(err)));
   }
   if (::rename(tmp.c_str(), link_path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    return ErrnoError(err, absl::StrFormat("cannot replace %s: %s", link_path, std::strerror(err)));
+    return text::ErrnoError(err, absl::StrFormat("cannot replace %s: %s", link_path, std::strerror(err)));
   }
   return absl::OkStatus();
 }
@@ -465,7 +451,7 @@ absl::StatusOr<LscInfo> Lsc::Install(std::string_view cert_bytes, std::string_vi
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s: no LSC key in %s (neither %s nor %s); run `mpswitch lsc request` first and have the "
         "CAPF sign its CSR",
-        kLscKeyMismatchText, dir_, BaseOf(PendingKeyPath()), BaseOf(KeyPath())));
+        kLscKeyMismatchText, dir_, text::BaseOf(PendingKeyPath()), text::BaseOf(KeyPath())));
   }
   absl::StatusOr<std::string> key_pem = ReadFileBounded(key_source, kMaxKeyFile);
   if (!key_pem.ok()) {
@@ -530,7 +516,7 @@ absl::StatusOr<LscInfo> Lsc::Install(std::string_view cert_bytes, std::string_vi
   std::string vdir = text::Cat(dir_, "/", kVersionPrefix, "XXXXXX");
   if (::mkdtemp(vdir.data()) == nullptr) {  // mode 0700
     const int err = errno;
-    return ErrnoError(err, absl::StrFormat("cannot create a directory in %s: %s; check that it is "
+    return text::ErrnoError(err, absl::StrFormat("cannot create a directory in %s: %s; check that it is "
                                            "writable by this user",
                                            dir_, std::strerror(err)));
   }
@@ -550,7 +536,7 @@ absl::StatusOr<LscInfo> Lsc::Install(std::string_view cert_bytes, std::string_vi
   }
   const std::string current = text::Cat(dir_, "/", kCurrentLink);
   const std::string previous = ReadLink(current);
-  if (absl::Status s = ReplaceSymlink(BaseOf(vdir), current); !s.ok()) {
+  if (absl::Status s = ReplaceSymlink(text::BaseOf(vdir), current); !s.ok()) {
     RemoveFlatDir(vdir);
     return absl::Status(s.code(), text::Cat("the LSC was not installed: ", s.message()));
   }
@@ -573,7 +559,7 @@ absl::StatusOr<LscInfo> Lsc::Install(std::string_view cert_bytes, std::string_vi
     ::unlink(CsrPath().c_str());
   }
   if (text::StartsWith(previous, kVersionPrefix) && previous.find('/') == std::string::npos &&
-      previous != BaseOf(vdir)) {
+      previous != text::BaseOf(vdir)) {
     RemoveFlatDir(text::Cat(dir_, "/", previous));
   }
   (void)SyncDirectory(dir_);

@@ -1,4 +1,4 @@
-// String helpers for the trust code. Debian builds Abseil with its own absl::string_view rather
+// String and path helpers for the trust code. Debian builds Abseil with its own absl::string_view rather
 // than std::string_view, so absl::StrCat and friends do not take a std::string_view; these take
 // both (and integers), so the code can stay in std::string_view throughout.
 #pragma once
@@ -8,6 +8,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace mpswitch::control::trust::text {
@@ -55,6 +56,23 @@ inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
     if (lower(a[i]) != lower(b[i])) return false;
   }
   return true;
+}
+
+// The directory part of a path ("." when there is none) and the last component.
+inline std::string DirOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+inline std::string BaseOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// A failed system call as a status of the matching code.
+inline absl::Status ErrnoError(int err, std::string message) {
+  return absl::Status(absl::ErrnoToStatusCode(err), std::move(message));
 }
 
 }  // namespace mpswitch::control::trust::text

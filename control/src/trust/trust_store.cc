@@ -50,9 +50,6 @@ std::string BioText(BIO* b) {
   return n > 0 && data != nullptr ? std::string(data, static_cast<size_t>(n)) : std::string();
 }
 
-absl::Status ErrnoError(int err, std::string message) {
-  return absl::Status(absl::ErrnoToStatusCode(err), std::move(message));
-}
 
 // An owned file descriptor.
 class Fd {
@@ -87,12 +84,12 @@ class DirLock {
     fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd_ < 0) {
       const int err = errno;
-      return ErrnoError(err, absl::StrFormat("cannot open %s: %s", dir, std::strerror(err)));
+      return text::ErrnoError(err, absl::StrFormat("cannot open %s: %s", dir, std::strerror(err)));
     }
     while (::flock(fd_, operation) != 0) {
       const int err = errno;
       if (err == EINTR) continue;
-      return ErrnoError(err, absl::StrFormat("cannot lock %s: %s", dir, std::strerror(err)));
+      return text::ErrnoError(err, absl::StrFormat("cannot lock %s: %s", dir, std::strerror(err)));
     }
     return absl::OkStatus();
   }
@@ -101,17 +98,6 @@ class DirLock {
   int fd_ = -1;
 };
 
-std::string DirOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string BaseOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 // 0 or the errno of the failed write.
 int WriteAll(int fd, std::string_view data) {
@@ -333,7 +319,7 @@ absl::StatusOr<TrustStore> TrustStore::Open(const std::string& dir, bool create)
           "directory, or create it (`mpswitch pki init DIR` makes one for development)",
           d));
     }
-    return ErrnoError(err,
+    return text::ErrnoError(err,
                       absl::StrFormat("cannot use trust directory %s: %s", d, std::strerror(err)));
   }
   if (!S_ISDIR(st.st_mode)) {
@@ -354,7 +340,7 @@ absl::StatusOr<std::vector<std::string>> TrustStore::Names(TrustUnit unit) const
   if (d == nullptr) {
     const int err = errno;
     if (err == ENOENT) return names;  // made by the first upload
-    return ErrnoError(err,
+    return text::ErrnoError(err,
                       absl::StrFormat("cannot read trust unit %s: %s", udir, std::strerror(err)));
   }
   errno = 0;
@@ -369,7 +355,7 @@ absl::StatusOr<std::vector<std::string>> TrustStore::Names(TrustUnit unit) const
   const int err = errno;
   ::closedir(d);
   if (err != 0) {
-    return ErrnoError(err,
+    return text::ErrnoError(err,
                       absl::StrFormat("cannot read trust unit %s: %s", udir, std::strerror(err)));
   }
   std::sort(names.begin(), names.end());
@@ -518,7 +504,7 @@ absl::Status TrustStore::Delete(TrustUnit unit, std::string_view name) {
           absl::StrFormat("no certificate named %s in %s; `mpswitch cert list` shows the names",
                           name, TrustUnitName(unit)));
     }
-    return ErrnoError(err, absl::StrFormat("cannot delete %s: %s; check that %s is writable by "
+    return text::ErrnoError(err, absl::StrFormat("cannot delete %s: %s; check that %s is writable by "
                                            "this user",
                                            path, std::strerror(err), udir));
   }
@@ -791,13 +777,13 @@ absl::StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_
       return absl::PermissionDeniedError(absl::StrFormat(
           "cannot read %s: %s; run as the user that owns it", path, std::strerror(err)));
     }
-    return ErrnoError(err, absl::StrFormat("cannot open %s: %s", path, std::strerror(err)));
+    return text::ErrnoError(err, absl::StrFormat("cannot open %s: %s", path, std::strerror(err)));
   }
   Fd fd(raw);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) {
     const int err = errno;
-    return ErrnoError(err, absl::StrFormat("cannot stat %s: %s", path, std::strerror(err)));
+    return text::ErrnoError(err, absl::StrFormat("cannot stat %s: %s", path, std::strerror(err)));
   }
   if (!S_ISREG(st.st_mode)) {
     return absl::FailedPreconditionError(absl::StrFormat("%s is not a regular file", path));
@@ -817,7 +803,7 @@ absl::StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_
     if (n < 0) {
       if (errno == EINTR) continue;
       const int err = errno;
-      status = ErrnoError(err, absl::StrFormat("cannot read %s: %s", path, std::strerror(err)));
+      status = text::ErrnoError(err, absl::StrFormat("cannot read %s: %s", path, std::strerror(err)));
       break;
     }
     if (n == 0) break;
@@ -839,13 +825,13 @@ absl::StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_
 
 absl::Status WriteFileAtomic(const std::string& path, std::string_view contents, mode_t mode,
                              bool replace_existing) {
-  const std::string dir = DirOf(path);
-  std::string tmp = text::Cat(dir, "/.", BaseOf(path), ".tmp-XXXXXX");
+  const std::string dir = text::DirOf(path);
+  std::string tmp = text::Cat(dir, "/.", text::BaseOf(path), ".tmp-XXXXXX");
   // mkostemp: O_CREAT|O_EXCL, mode 0600 from the start, so a key is never readable by others.
   const int raw = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (raw < 0) {
     const int err = errno;
-    return ErrnoError(
+    return text::ErrnoError(
         err, absl::StrFormat("cannot create a file in %s: %s; check that the directory exists "
                              "and is writable by this user",
                              dir, std::strerror(err)));
@@ -859,25 +845,25 @@ absl::Status WriteFileAtomic(const std::string& path, std::string_view contents,
   if (::fchmod(fd.get(), mode) != 0) {
     const int err = errno;
     return fail(
-        ErrnoError(err, absl::StrFormat("cannot set the mode of %s: %s", tmp, std::strerror(err))));
+        text::ErrnoError(err, absl::StrFormat("cannot set the mode of %s: %s", tmp, std::strerror(err))));
   }
   if (const int err = WriteAll(fd.get(), contents); err != 0) {
     const bool full = err == ENOSPC || err == EDQUOT || err == EFBIG;
-    return fail(ErrnoError(err, absl::StrFormat("cannot write %s: %s%s", path, std::strerror(err),
+    return fail(text::ErrnoError(err, absl::StrFormat("cannot write %s: %s%s", path, std::strerror(err),
                                                 full ? "; free some space and try again" : "")));
   }
   if (::fsync(fd.get()) != 0) {
     const int err = errno;
-    return fail(ErrnoError(err, absl::StrFormat("cannot sync %s: %s", path, std::strerror(err))));
+    return fail(text::ErrnoError(err, absl::StrFormat("cannot sync %s: %s", path, std::strerror(err))));
   }
   if (fd.Close() != 0) {
     const int err = errno;
-    return fail(ErrnoError(err, absl::StrFormat("cannot write %s: %s", path, std::strerror(err))));
+    return fail(text::ErrnoError(err, absl::StrFormat("cannot write %s: %s", path, std::strerror(err))));
   }
   if (replace_existing) {
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
       const int err = errno;
-      return fail(ErrnoError(
+      return fail(text::ErrnoError(
           err, absl::StrFormat("cannot rename %s to %s: %s", tmp, path, std::strerror(err))));
     }
   } else if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
@@ -894,7 +880,7 @@ absl::Status WriteFileAtomic(const std::string& path, std::string_view contents,
       return fail(absl::AlreadyExistsError(
           absl::StrFormat("%s already exists; it was left as it is", path)));
     }
-    return fail(ErrnoError(
+    return fail(text::ErrnoError(
         err, absl::StrFormat("cannot rename %s to %s: %s", tmp, path, std::strerror(err))));
   }
   return SyncDirectory(dir);
@@ -904,13 +890,13 @@ absl::Status SyncDirectory(const std::string& dir) {
   const int raw = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (raw < 0) {
     const int err = errno;
-    return ErrnoError(err,
+    return text::ErrnoError(err,
                       absl::StrFormat("cannot open directory %s: %s", dir, std::strerror(err)));
   }
   Fd fd(raw);
   if (::fsync(fd.get()) != 0 && errno != EINVAL) {
     const int err = errno;
-    return ErrnoError(err,
+    return text::ErrnoError(err,
                       absl::StrFormat("cannot sync directory %s: %s", dir, std::strerror(err)));
   }
   return absl::OkStatus();
@@ -925,7 +911,7 @@ absl::Status MakeDirectories(const std::string& dir, mode_t mode) {
     if (prefix.empty() || prefix == "/") continue;
     if (::mkdir(prefix.c_str(), mode) == 0) {
       // The umask may narrow `mode`, never widen it. The new entry is made durable.
-      if (absl::Status s = SyncDirectory(DirOf(prefix)); !s.ok()) return s;
+      if (absl::Status s = SyncDirectory(text::DirOf(prefix)); !s.ok()) return s;
       continue;
     }
     const int err = errno;
@@ -937,7 +923,7 @@ absl::Status MakeDirectories(const std::string& dir, mode_t mode) {
                           "directory",
                           prefix));
     }
-    return ErrnoError(err, absl::StrFormat("cannot create directory %s: %s; check that its parent "
+    return text::ErrnoError(err, absl::StrFormat("cannot create directory %s: %s; check that its parent "
                                            "is writable by this user",
                                            prefix, std::strerror(err)));
   }
