@@ -26,18 +26,13 @@
 #include "absl/strings/str_format.h"
 #include "mpswitch/control/trust/lsc.h"
 #include "mpswitch/control/trust/trust_store.h"
+#include "trust_test_support.h"
 
 namespace mpswitch::control::trust {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using namespace support;
 
 X509Ptr LoadCert(const std::string& path) {
   auto certs = ParsePemCertificates(Slurp(path), path);
@@ -47,18 +42,6 @@ X509Ptr LoadCert(const std::string& path) {
     return nullptr;
   }
   return std::move(certs->front());
-}
-
-std::set<std::string> Entries(const std::string& dir) {
-  std::set<std::string> out;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (const dirent* e = ::readdir(d)) {
-      const std::string name = e->d_name;
-      if (name != "." && name != "..") out.insert(name);
-    }
-    ::closedir(d);
-  }
-  return out;
 }
 
 // X509_verify_cert of `leaf` against `store`, with `untrusted` intermediates.

@@ -22,39 +22,14 @@
 #include "absl/strings/match.h"
 #include "mpswitch/control/trust/dev_pki.h"
 #include "mpswitch/control/trust/trust_store.h"
+#include "trust_test_support.h"
 
 namespace mpswitch::control::trust {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace support;
 
-struct Credential {
-  EvpPkeyPtr key;
-  X509Ptr cert;
-};
-
-Credential MakeCa(const std::string& subject, X509* issuer = nullptr,
-                  EVP_PKEY* issuer_key = nullptr) {
-  Credential c;
-  auto key = GenerateKey(KeyType::kEcdsaP256);
-  EXPECT_TRUE(key.ok()) << key.status();
-  c.key = std::move(*key);
-  CertificateSpec spec;
-  spec.subject = subject;
-  spec.ca = true;
-  spec.valid_for = absl::Hours(24 * 365);
-  auto cert = IssueCertificate(spec, c.key.get(), issuer, issuer_key);
-  EXPECT_TRUE(cert.ok()) << cert.status();
-  c.cert = std::move(*cert);
-  return c;
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 struct ReqDeleter {
   void operator()(X509_REQ* r) const { X509_REQ_free(r); }

@@ -22,46 +22,14 @@
 
 #include "mpswitch/control/trust/dev_pki.h"
 #include "mpswitch/control/trust/lsc.h"
+#include "trust_test_support.h"
 
 namespace mpswitch::control::trust {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace support;
 
-struct Credential {
-  EvpPkeyPtr key;
-  X509Ptr cert;
-};
-
-Credential MakeCa(const std::string& subject) {
-  Credential c;
-  auto key = GenerateKey(KeyType::kEcdsaP256);
-  EXPECT_TRUE(key.ok()) << key.status();
-  c.key = std::move(*key);
-  CertificateSpec spec;
-  spec.subject = subject;
-  spec.ca = true;
-  spec.valid_for = absl::Hours(24 * 365);
-  auto cert = IssueCertificate(spec, c.key.get(), nullptr, nullptr);
-  EXPECT_TRUE(cert.ok()) << cert.status();
-  c.cert = std::move(*cert);
-  return c;
-}
-
-Credential MakeLeaf(const std::string& subject, const Credential& ca) {
-  Credential c;
-  auto key = GenerateKey(KeyType::kEcdsaP256);
-  EXPECT_TRUE(key.ok()) << key.status();
-  c.key = std::move(*key);
-  CertificateSpec spec;
-  spec.subject = subject;
-  spec.server_auth = spec.client_auth = true;
-  spec.valid_for = absl::Hours(24 * 30);
-  auto cert = IssueCertificate(spec, c.key.get(), ca.cert.get(), ca.key.get());
-  EXPECT_TRUE(cert.ok()) << cert.status();
-  c.cert = std::move(*cert);
-  return c;
-}
 
 std::string Der(X509* x) {
   const int n = i2d_X509(x, nullptr);
@@ -107,26 +75,6 @@ std::pair<std::string, std::string> Csr(EVP_PKEY* key) {
   i2d_X509_REQ(req, &p);
   X509_REQ_free(req);
   return {pem, der};
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// Every entry of a directory, hidden ones (temp files) included.
-std::set<std::string> Entries(const std::string& dir) {
-  std::set<std::string> out;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (const dirent* e = ::readdir(d)) {
-      const std::string name = e->d_name;
-      if (name != "." && name != "..") out.insert(name);
-    }
-    ::closedir(d);
-  }
-  return out;
 }
 
 bool Verifies(X509_STORE* store, X509* leaf) {
