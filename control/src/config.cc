@@ -23,33 +23,15 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "text.h"
 
 namespace mpswitch::control {
 namespace {
 
 using dataplane::IpAddr;
 
-// Text and integers appended in order. Not absl::StrCat: Debian's Abseil is built with its own
-// absl::string_view (ABSL_OPTION_USE_STD_STRING_VIEW 0), which the std::string_views used here do
-// not convert to. (absl::StrFormat takes std::string_view and is used as is.)
-template <typename T>
-void AppendPiece(std::string& out, const T& piece) {
-  if constexpr (std::is_integral_v<T>) {
-    out += std::to_string(piece);
-  } else {
-    out += std::string_view(piece);
-  }
-}
-template <typename... Parts>
-void Append(std::string* out, const Parts&... parts) {
-  (AppendPiece(*out, parts), ...);
-}
-template <typename... Parts>
-std::string Cat(const Parts&... parts) {
-  std::string out;
-  (AppendPiece(out, parts), ...);
-  return out;
-}
+using text::Append;
+using text::Cat;
 
 // The schema: every section and key, in the order of deploy/mpswitch.toml. The reader below reads
 // exactly these, the unknown-key check accepts only these, KnownConfigKeys lists them, and the

@@ -1,6 +1,7 @@
-// String and path helpers for the trust code. Debian builds Abseil with its own absl::string_view rather
-// than std::string_view, so absl::StrCat and friends do not take a std::string_view; these take
-// both (and integers), so the code can stay in std::string_view throughout.
+// String and path helpers for the control plane's files and messages. Debian builds Abseil with
+// its own absl::string_view (ABSL_OPTION_USE_STD_STRING_VIEW 0) rather than std::string_view, so
+// absl::StrCat and friends do not take a std::string_view; these take both (and integers), so the
+// code can stay in std::string_view throughout. (absl::StrFormat takes std::string_view as is.)
 #pragma once
 
 #include <cstdint>
@@ -11,7 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
-namespace mpswitch::control::trust::text {
+namespace mpswitch::control::text {
 
 inline std::string_view View(absl::string_view s) { return {s.data(), s.size()}; }
 inline absl::string_view Absl(std::string_view s) { return {s.data(), s.size()}; }
@@ -75,4 +76,4 @@ inline absl::Status ErrnoError(int err, std::string message) {
   return absl::Status(absl::ErrnoToStatusCode(err), std::move(message));
 }
 
-}  // namespace mpswitch::control::trust::text
+}  // namespace mpswitch::control::text
