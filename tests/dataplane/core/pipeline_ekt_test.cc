@@ -5,6 +5,7 @@
 #include <cstring>
 #include <random>
 
+#include "fake_clock.h"
 #include "mpswitch/dataplane/core/packet.h"
 #include "mpswitch/dataplane/core/pipeline.h"
 #include "mpswitch/ekt/endpoint.h"
@@ -20,11 +21,7 @@ using ekt::GroupParams;
 
 constexpr uint32_t kSsrc = 0xE0;
 
-// The worker's clock, set by the test.
-struct FakeClock {
-  static inline uint64_t ms = 0;
-  static uint64_t Now() { return ms; }
-};
+using testing::FakeClock;
 constexpr uint16_t kPort = 4000;
 
 class EktPipelineTest : public ::testing::Test {

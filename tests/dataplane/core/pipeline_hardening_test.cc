@@ -6,6 +6,7 @@
 #include <cstring>
 #include <random>
 
+#include "fake_clock.h"
 #include "mpswitch/dataplane/core/packet.h"
 #include "mpswitch/dataplane/core/pipeline.h"
 #include "mpswitch/ekt/endpoint.h"
@@ -24,10 +25,7 @@ constexpr uint16_t kPort = 4100;
 const IpAddr kLeg = IpAddr::FromV4(0x7f000005);
 constexpr uint16_t kLegPort = 30000;
 
-struct FakeClock {
-  static inline uint64_t ms = 0;
-  static uint64_t Now() { return ms; }
-};
+using testing::FakeClock;
 
 GroupParams Group(uint16_t spi, EktFormat f, uint8_t fill) {
   GroupParams g;
